@@ -1,0 +1,220 @@
+// Coroutine waits on future states: the wait operation parked in a state's callback list, and the
+// combinators built on it (gather's await_all, wait_for's await_within).
+#include "cohort/detail/async_wait.hpp"
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "cohort/error.hpp"
+#include "cohort/gather.hpp"
+#include "cohort/wait_for.hpp"
+
+namespace cohort::detail {
+
+namespace asio = boost::asio;
+
+namespace {
+
+enum WaitResult : int { ready = 0, timed_out = 1, cancelled = 2 };
+
+class WaitOpBase {
+ public:
+  virtual ~WaitOpBase() = default;
+  /// Drops the handler without calling it: its event loop is being destroyed.
+  virtual void abandon() noexcept = 0;
+};
+
+/// Per io_context: the wait operations parked in future states. A future may complete after its
+/// waiter's io_context is gone; shutting the context down abandons the parked operations so that a
+/// late completion finds `alive == false` and touches nothing.
+class WaitRegistry final : public asio::execution_context::service {
+ public:
+  struct Link {
+    std::mutex mutex;
+    bool alive = true;
+    std::unordered_map<WaitOpBase*, std::shared_ptr<WaitOpBase>> parked;
+  };
+
+  static inline asio::execution_context::id id;
+
+  explicit WaitRegistry(asio::execution_context& context) : service(context), link_(std::make_shared<Link>()) {}
+
+  const std::shared_ptr<Link>& link() const noexcept { return link_; }
+
+ private:
+  void shutdown() override {
+    std::unordered_map<WaitOpBase*, std::shared_ptr<WaitOpBase>> parked;
+    {
+      std::lock_guard lock(link_->mutex);
+      link_->alive = false;
+      parked.swap(link_->parked);
+    }
+    for (auto& [raw, op] : parked) op->abandon();
+  }
+
+  std::shared_ptr<Link> link_;
+};
+
+template <class Handler>
+class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<WaitOp<Handler>> {
+ public:
+  using WorkExecutor = std::decay_t<decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler>>(),
+                                                          asio::execution::outstanding_work.tracked))>;
+
+  WaitOp(Handler handler, std::shared_ptr<FutureStateBase> state, std::shared_ptr<WaitRegistry::Link> link)
+      : handler_(std::move(handler)),
+        executor_(asio::prefer(asio::get_associated_executor(*handler_), asio::execution::outstanding_work.tracked)),
+        state_(std::move(state)),
+        link_(std::move(link)) {}
+
+  void start(std::optional<Clock::time_point> deadline) {
+    auto self = this->shared_from_this();
+    {
+      std::lock_guard lock(link_->mutex);
+      if (!link_->alive) return;  // the loop is shutting down; dropping the handler ends the coroutine
+      link_->parked.emplace(this, self);
+    }
+    slot_ = asio::get_associated_cancellation_slot(*handler_);
+    if (slot_.is_connected()) {
+      slot_.assign([self](asio::cancellation_type) {
+        // Emitted on the coroutine's executor; finishing is posted so the slot is never cleared from
+        // inside its own handler.
+        asio::post(*self->executor_, [self] { self->finish(cancelled); });
+      });
+    }
+    if (deadline) {
+      timer_.emplace(*executor_, *deadline);
+      timer_->async_wait([self](const boost::system::error_code& ec) {
+        if (!ec) self->finish(timed_out);
+      });
+    }
+    callback_id_ = state_->on_done([self] { self->on_ready(); });
+  }
+
+  void abandon() noexcept override {
+    finished_.store(true);
+    timer_.reset();
+    handler_.reset();
+    executor_.reset();
+  }
+
+ private:
+  /// Runs on the completing thread, which may be any thread.
+  void on_ready() {
+    std::lock_guard lock(link_->mutex);
+    if (!link_->alive || !executor_) return;
+    asio::post(*executor_, [self = this->shared_from_this()] { self->finish(ready); });
+  }
+
+  /// Runs on the handler's executor.
+  void finish(WaitResult result) {
+    if (finished_.exchange(true)) return;
+    {
+      std::lock_guard lock(link_->mutex);
+      if (!link_->alive) return;
+      link_->parked.erase(this);
+    }
+    if (slot_.is_connected()) slot_.clear();
+    if (timer_) timer_->cancel();
+    if (result != ready && callback_id_ != 0) state_->remove_callback(callback_id_);
+    auto handler = std::move(*handler_);
+    handler_.reset();
+    auto work = std::move(*executor_);  // keeps the loop alive until the handler has run
+    executor_.reset();
+    std::move(handler)(static_cast<int>(result));
+  }
+
+  std::optional<Handler> handler_;
+  std::optional<WorkExecutor> executor_;
+  std::shared_ptr<FutureStateBase> state_;
+  std::shared_ptr<WaitRegistry::Link> link_;
+  asio::cancellation_slot slot_;
+  std::optional<asio::steady_timer> timer_;
+  std::uint64_t callback_id_ = 0;
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace
+
+task<bool> async_wait_done(std::shared_ptr<FutureStateBase> state, std::optional<Clock::time_point> deadline) {
+  if (state->done()) co_return true;
+  const auto cancellation = co_await asio::this_coro::cancellation_state;
+  if (cancellation.cancelled() != asio::cancellation_type::none) throw CancelledError("cancelled while awaiting a future");
+  const auto executor = co_await asio::this_coro::executor;
+  auto link = asio::use_service<WaitRegistry>(asio::query(executor, asio::execution::context)).link();
+  const int result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(int)>(
+      [&](auto handler) {
+        using Op = WaitOp<std::decay_t<decltype(handler)>>;
+        std::make_shared<Op>(std::move(handler), state, link)->start(deadline);
+      },
+      asio::use_awaitable);
+  if (result == cancelled) throw CancelledError("cancelled while awaiting a future");
+  co_return result == ready;
+}
+
+task<void> await_all(std::vector<std::shared_ptr<FutureStateBase>> states,
+                     std::vector<std::shared_ptr<TaskControl>> controls) {
+  if (states.empty()) co_return;
+  constexpr auto none_failed = std::numeric_limits<std::size_t>::max();
+  struct Join {
+    explicit Join(std::size_t count) : remaining(count) {}
+    std::atomic<std::size_t> remaining;
+    std::atomic<std::size_t> first_failed{none_failed};
+    std::shared_ptr<FutureState<void>> settled = std::make_shared<FutureState<void>>();
+  };
+  auto join = std::make_shared<Join>(states.size());
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    states[i]->on_done([join, i, state = states[i].get()] {
+      if (state->failed()) {
+        auto expected = none_failed;
+        if (join->first_failed.compare_exchange_strong(expected, i)) join->settled->try_set_value();
+      }
+      if (join->remaining.fetch_sub(1) == 1) join->settled->try_set_value();
+    });
+  }
+  auto cancel_all = [&controls] {
+    for (const auto& control : controls) request_cancel(control);
+  };
+  try {
+    co_await async_wait_done(join->settled);
+  } catch (...) {
+    cancel_all();
+    throw;
+  }
+  const auto failed = join->first_failed.load();
+  if (failed != none_failed) {
+    cancel_all();
+    states[failed]->rethrow_if_failed();
+  }
+}
+
+task<void> await_within(std::shared_ptr<FutureStateBase> state, std::shared_ptr<TaskControl> control,
+                        Clock::duration timeout) {
+  bool done = false;
+  try {
+    done = co_await async_wait_done(state, Clock::now() + timeout);
+  } catch (...) {
+    request_cancel(control);
+    throw;
+  }
+  if (!done) {
+    request_cancel(control);
+    throw_timeout("wait_for", timeout);
+  }
+}
+
+}  // namespace cohort::detail
