@@ -4,7 +4,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -86,9 +85,20 @@ task<void> guarded_body(std::shared_ptr<TaskControl> control, task<void> body, s
 
 }  // namespace
 
-void start_task(const std::shared_ptr<TaskControl>& control, task<void> body, std::shared_ptr<FutureStateBase> state) {
-  asio::co_spawn(control->strand, guarded_body(control, std::move(body), std::move(state)),
-                 asio::bind_cancellation_slot(control->signal.slot(), asio::detached));
+void start_task(const std::shared_ptr<TaskControl>& control, task<void> body, std::shared_ptr<FutureStateBase> state,
+                std::function<void()> on_exit) {
+  // Posted, not dispatched: like asyncio.create_task the task starts once the spawner yields, and on a
+  // multi-threaded loop any idle thread may pick it up.
+  asio::post(control->strand, [control, body = guarded_body(control, std::move(body), std::move(state)),
+                               on_exit = std::move(on_exit)]() mutable {
+    // The completion handler owns the control: the coroutine's cancellation state points into its
+    // signal until the very end of co_spawn's machinery, after the body (and its reference) is gone.
+    asio::co_spawn(control->strand, std::move(body),
+                   asio::bind_cancellation_slot(control->signal.slot(),
+                                                [control, on_exit = std::move(on_exit)](const std::exception_ptr&) {
+                                                  if (on_exit) on_exit();
+                                                }));
+  });
 }
 
 void request_cancel(const std::shared_ptr<TaskControl>& control) {
@@ -179,10 +189,9 @@ void Runtime::run_erased(task<void> main) {
     impl_->main_control = control;
   }
   context.restart();
-  const auto stop_when_done = state->on_done([&context] { context.stop(); });
   asio::signal_set signals(context, SIGINT, SIGTERM);
   await_signals(signals, *this);
-  detail::start_task(control, detail::task_body(std::move(main), state), state);
+  detail::start_task(control, detail::task_body(std::move(main), state), state, [&context] { context.stop(); });
 
   std::mutex error_mutex;
   std::exception_ptr loop_error;
@@ -204,7 +213,6 @@ void Runtime::run_erased(task<void> main) {
   for (auto& helper : helpers) helper.join();
 
   signals.cancel();
-  state->remove_callback(stop_when_done);
   {
     std::lock_guard lock(impl_->mutex);
     impl_->running = false;

@@ -90,11 +90,13 @@ class MapResult {
     current_.clear();
     position_ = 0;
     while (current_.empty() && next_chunk_ < chunks_.size()) {
-      auto& chunk = chunks_[next_chunk_];
-      if (deadline_ && !chunk.shared_state()->wait_until(*deadline_))
+      auto& state = *chunks_[next_chunk_].shared_state();
+      if (!deadline_)
+        state.wait();
+      else if (!state.wait_until(*deadline_))
         detail::throw_timeout("map", *deadline_ - started_at_);
-      chunk.shared_state()->rethrow_if_failed();
-      current_ = chunk.shared_state()->take();
+      state.rethrow_if_failed();
+      current_ = state.take();
       ++next_chunk_;
     }
   }

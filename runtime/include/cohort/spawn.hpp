@@ -2,6 +2,7 @@
 #pragma once
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -18,9 +19,9 @@ struct TaskControl;
 
 std::shared_ptr<TaskControl> make_task_control(const Executor& executor);
 /// Starts `body` on the control's strand, bound to its cancellation signal; if cancel() came first, the
-/// body never runs and `state` ends cancelled.
+/// body never runs and `state` ends cancelled. `on_exit` runs once the coroutine has fully finished.
 void start_task(const std::shared_ptr<TaskControl>& control, task<void> body,
-                std::shared_ptr<FutureStateBase> state);
+                std::shared_ptr<FutureStateBase> state, std::function<void()> on_exit = {});
 void request_cancel(const std::shared_ptr<TaskControl>& control);
 /// Ends `state` with `error`, or as cancelled when `error` is a cancellation (CancelledError, or
 /// Asio's operation_aborted from a cancelled operation).

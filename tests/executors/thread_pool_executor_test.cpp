@@ -1,0 +1,243 @@
+#include "cohort/thread_pool_executor.hpp"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cohort/runtime.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+int square(int x) { return x * x; }
+
+struct Gate {
+  std::latch latch{1};
+  void open() { latch.count_down(); }
+  void wait() { latch.wait(); }
+};
+
+TEST(ThreadPoolExecutor, SubmitReturnsAFutureOfTheResult) {
+  cohort::ThreadPoolExecutor pool(2);
+  EXPECT_EQ(pool.submit(square, 7).get(), 49);
+  EXPECT_EQ(pool.submit([](const std::string& a, const std::string& b) { return a + b; }, std::string("co"),
+                        std::string("hort"))
+                .get(),
+            "cohort");
+  pool.submit([] {}).get();
+}
+
+TEST(ThreadPoolExecutor, ExceptionsKeepTheirTypeThroughGetAndCoAwait) {
+  cohort::ThreadPoolExecutor pool(1);
+  auto failing = pool.submit([]() -> int { throw std::out_of_range("no such index"); });
+  EXPECT_THROW(failing.get(), std::out_of_range);
+  EXPECT_THROW(cohort::run(failing.async_get()), std::out_of_range);
+  try {
+    failing.get();
+  } catch (const std::out_of_range& e) {
+    EXPECT_STREQ(e.what(), "no such index");
+  }
+}
+
+TEST(ThreadPoolExecutor, RunsUpToMaxWorkersAtOnce) {
+  cohort::ThreadPoolExecutor pool(2);
+  EXPECT_EQ(pool.max_workers(), 2u);
+  std::atomic<int> running{0};
+  std::atomic<int> peak{0};
+  std::vector<cohort::Future<void>> futures;
+  for (int i = 0; i < 6; ++i)
+    futures.push_back(pool.submit([&] {
+      const int now = ++running;
+      int seen = peak.load();
+      while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+      }
+      std::this_thread::sleep_for(50ms);
+      --running;
+    }));
+  for (auto& f : futures) f.get();
+  EXPECT_EQ(peak.load(), 2);
+}
+
+TEST(ThreadPoolExecutor, DefaultMaxWorkersFollowsPython) {
+  cohort::ThreadPoolExecutor pool;
+  const auto cpus = std::max(1u, std::thread::hardware_concurrency());
+  EXPECT_EQ(pool.max_workers(), std::min<std::size_t>(32, cpus + 4));
+}
+
+TEST(ThreadPoolExecutor, InitializerRunsOncePerWorkerThread) {
+  std::mutex mutex;
+  std::set<std::thread::id> initialized;
+  thread_local bool ready = false;
+  cohort::ThreadPoolExecutor pool({.max_workers = 2, .initializer = [&] {
+                                     ready = true;
+                                     std::lock_guard lock(mutex);
+                                     initialized.insert(std::this_thread::get_id());
+                                   }});
+  std::vector<cohort::Future<bool>> futures;
+  for (int i = 0; i < 20; ++i)
+    futures.push_back(pool.submit([] {
+      std::this_thread::sleep_for(5ms);
+      return ready;
+    }));
+  for (auto& f : futures) EXPECT_TRUE(f.get());
+  pool.shutdown();
+  EXPECT_GE(initialized.size(), 1u);
+  EXPECT_LE(initialized.size(), 2u);
+}
+
+TEST(ThreadPoolExecutor, FailingInitializerBreaksThePool) {
+  cohort::ThreadPoolExecutor pool({.max_workers = 1, .initializer = [] { throw std::runtime_error("no config"); }});
+  auto pending = pool.submit(square, 2);
+  try {
+    pending.get(5s);
+    FAIL();
+  } catch (const cohort::BrokenThreadPool& e) {
+    EXPECT_NE(std::string(e.what()).find("no config"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(pool.submit(square, 3), cohort::BrokenThreadPool);
+}
+
+TEST(ThreadPoolExecutor, SubmitAfterShutdownThrows) {
+  cohort::ThreadPoolExecutor pool(1);
+  pool.shutdown();
+  EXPECT_THROW(pool.submit(square, 1), cohort::Error);
+  pool.shutdown();  // idempotent
+}
+
+TEST(ThreadPoolExecutor, ShutdownWaitsForQueuedWork) {
+  cohort::ThreadPoolExecutor pool(1);
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 10; ++i)
+    pool.submit([&] {
+      std::this_thread::sleep_for(5ms);
+      ++ran;
+    });
+  pool.shutdown(true);
+  EXPECT_EQ(ran.load(), 10);
+}
+
+TEST(ThreadPoolExecutor, ShutdownWithoutWaitReturnsAtOnceAndWorkStillRuns) {
+  std::atomic<int> ran{0};
+  {
+    cohort::ThreadPoolExecutor pool(1);
+    pool.submit([&] {
+      std::this_thread::sleep_for(200ms);
+      ++ran;
+    });
+    const auto start = Clock::now();
+    pool.shutdown(false);
+    EXPECT_LT(Clock::now() - start, 150ms);
+  }  // the destructor waits
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(ThreadPoolExecutor, ShutdownCancelFuturesCancelsWorkThatHasNotStarted) {
+  cohort::ThreadPoolExecutor pool(1);
+  Gate gate;
+  auto blocker = pool.submit([&] { gate.wait(); });
+  std::this_thread::sleep_for(20ms);
+  std::vector<cohort::Future<int>> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(square, i));
+  std::thread opener([&] {
+    std::this_thread::sleep_for(50ms);
+    gate.open();
+  });
+  pool.shutdown(true, true);
+  opener.join();
+  blocker.get();
+  for (auto& f : queued) {
+    EXPECT_TRUE(f.cancelled());
+    EXPECT_THROW(f.get(), cohort::CancelledError);
+  }
+}
+
+TEST(ThreadPoolExecutor, QueuedFutureCanBeCancelledAndNeverRuns) {
+  cohort::ThreadPoolExecutor pool(1);
+  Gate gate;
+  auto blocker = pool.submit([&] { gate.wait(); });
+  std::atomic<bool> ran{false};
+  auto queued = pool.submit([&] { ran = true; });
+  EXPECT_TRUE(queued.cancel());
+  gate.open();
+  blocker.get();
+  pool.shutdown();
+  EXPECT_FALSE(ran.load());
+  EXPECT_TRUE(queued.cancelled());
+}
+
+TEST(ThreadPoolExecutor, RunningFutureReportsRunningAndCannotBeCancelled) {
+  cohort::ThreadPoolExecutor pool(1);
+  Gate started;
+  Gate release;
+  auto future = pool.submit([&] {
+    started.open();
+    release.wait();
+    return 1;
+  });
+  started.wait();
+  EXPECT_TRUE(future.running());
+  EXPECT_FALSE(future.cancel());
+  release.open();
+  EXPECT_EQ(future.get(), 1);
+}
+
+TEST(ThreadPoolExecutor, DestructorWaitsForAllWork) {
+  std::atomic<int> ran{0};
+  {
+    cohort::ThreadPoolExecutor pool(2);
+    for (int i = 0; i < 8; ++i)
+      pool.submit([&] {
+        std::this_thread::sleep_for(10ms);
+        ++ran;
+      });
+  }
+  EXPECT_EQ(ran.load(), 8);
+}
+
+TEST(ThreadPoolExecutor, ThreadsCarryTheNamePrefix) {
+  cohort::ThreadPoolExecutor pool({.max_workers = 1, .thread_name_prefix = "crunch"});
+  const auto name = pool.submit([] {
+                          char buffer[16] = {};
+                          pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+                          return std::string(buffer);
+                        })
+                        .get();
+  EXPECT_EQ(name, "crunch_0");
+}
+
+TEST(ThreadPoolExecutor, ManyProducersManyTasks) {
+  cohort::ThreadPoolExecutor pool(2);
+  std::vector<std::thread> producers;
+  std::atomic<long> total{0};
+  for (int p = 0; p < 4; ++p)
+    producers.emplace_back([&] {
+      std::vector<cohort::Future<int>> futures;
+      for (int i = 0; i < 2000; ++i) futures.push_back(pool.submit(square, i % 100));
+      for (auto& f : futures) total += f.get();
+    });
+  for (auto& t : producers) t.join();
+  long expected = 0;
+  for (int i = 0; i < 2000; ++i) expected += (i % 100) * (i % 100);
+  EXPECT_EQ(total.load(), 4 * expected);
+}
+
+TEST(ThreadPoolExecutor, WorkMayShutItsOwnPoolDown) {
+  auto pool = std::make_unique<cohort::ThreadPoolExecutor>(1);
+  auto future = pool->submit([&] { pool->shutdown(true); return 1; });
+  EXPECT_EQ(future.get(5s), 1);
+  pool.reset();
+}
+
+}  // namespace
