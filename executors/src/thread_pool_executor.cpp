@@ -1,5 +1,17 @@
 // The thread pool's queue and workers. Threads start lazily, up to max_workers, when work arrives and
-// no worker is idle; an idle worker is woken only when there is someone to wake.
+// no worker is idle.
+//
+// Handing tiny tasks to threads costs little as long as nobody sleeps: waking a sleeping thread is a
+// system call on both sides and, on virtual machines, tens of microseconds. So submitting is a lock-free
+// push, and an idle worker first polls the queue for a moment ("searching"; at most `max_searching` of
+// them at a time) before it sleeps. A submitter wakes a sleeping worker only when nobody is searching; a
+// searching worker that takes an item and sees more behind it wakes the next one itself. A burst of
+// submissions thus pays for at most one wake-up per worker, and a steady stream of tiny tasks for none.
+// (Go's scheduler and Tokio hand work to threads the same way.)
+//
+// Two pairs of atomics make this safe without a lock on the hot path: a submitter pushes, then reads
+// `searching`; a worker that stops searching decrements `searching`, then reads the queue's size. Both
+// are sequentially consistent, so at least one of the two sees the other and makes sure a worker comes.
 #include "cohort/thread_pool_executor.hpp"
 
 #include <pthread.h>
@@ -12,6 +24,8 @@
 
 #include <fmt/format.h>
 
+#include "cohort/detail/mpsc_queue.hpp"
+#include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
 
 namespace cohort::detail {
@@ -34,34 +48,45 @@ struct ThreadPoolCore::State {
       options.thread_name_prefix = fmt::format("ThreadPool-{}", pool_counter.fetch_add(1) + 1);
   }
 
-  void push(std::unique_ptr<WorkItem> item) {
-    auto* raw = item.release();
-    if (tail) {
-      tail->next = raw;
-    } else {
-      head = raw;
-    }
-    tail = raw;
-  }
+  /// The consumer side of the queue: one worker pops at a time.
   WorkItem* pop() {
-    auto* item = head;
-    head = item->next;
-    if (!head) tail = nullptr;
-    item->next = nullptr;
-    return item;
-  }
-  WorkItem* take_all() {
-    auto* all = head;
-    head = tail = nullptr;
-    return all;
+    std::lock_guard lock(pop_mutex);
+    return static_cast<WorkItem*>(static_cast<MpscNode*>(queue.pop()));
   }
 
+  /// Takes every queued item; only once no submit can push anymore (see close()).
+  std::vector<WorkItem*> take_all() {
+    std::vector<WorkItem*> items;
+    std::lock_guard lock(pop_mutex);
+    while (queue.size() > 0)
+      if (auto* node = queue.pop()) items.push_back(static_cast<WorkItem*>(node));
+    return items;
+  }
+
+  /// Makes submit() throw from now on and waits out the submits that already passed that check, so that
+  /// nothing is pushed afterwards.
+  void close() {
+    closed.store(true, std::memory_order_seq_cst);
+    while (submitting.load(std::memory_order_seq_cst) > 0) std::this_thread::yield();
+    stop_searching.store(true, std::memory_order_relaxed);
+  }
+
+  bool stopping() const { return shutting_down || !broken.empty(); }
+
   ThreadPoolOptions options;
-  std::mutex mutex;
+  const std::size_t max_searching = std::max(1u, std::thread::hardware_concurrency() / 2);
+
+  MpscQueue queue;
+  std::mutex pop_mutex;
+  std::atomic<bool> closed{false};        // submit() throws
+  std::atomic<int> submitting{0};         // submits past the `closed` check that have not pushed yet
+  std::atomic<bool> stop_searching{false};
+  std::atomic<std::size_t> searching{0};  // workers polling the queue, or woken and not yet looking
+
+  std::mutex mutex;  // guards the fields below
   std::condition_variable wakeup;
-  WorkItem* head = nullptr;
-  WorkItem* tail = nullptr;
-  std::size_t idle = 0;
+  std::size_t sleeping = 0;     // workers asleep on `wakeup` that nobody has picked to wake
+  std::size_t wake_tokens = 0;  // wake-ups handed out and not yet taken by a worker
   bool shutting_down = false;
   std::string broken;  // why the pool is broken, empty while it works
   std::vector<std::thread> threads;
@@ -69,12 +94,46 @@ struct ThreadPoolCore::State {
 
 namespace {
 
-void fail_all(WorkItem* item, const std::string& reason) {
-  while (item) {
-    std::unique_ptr<WorkItem> owned(item);
-    item = item->next;
-    owned->fail(std::make_exception_ptr(BrokenThreadPool(reason)));
+void worker_loop(const std::shared_ptr<ThreadPoolCore::State>& state, std::size_t index);
+
+/// Called with `mutex` held when work may be waiting and nobody may be searching: starts a thread
+/// (below max_workers) or picks a sleeping worker to wake. Returns true in the latter case: the caller
+/// notifies `wakeup` after unlocking. The picked worker counts as searching from here on, so that
+/// nobody wakes a second one for the same work.
+bool provide_worker(const std::shared_ptr<ThreadPoolCore::State>& state) {
+  if (state->queue.size() == 0 || state->searching.load(std::memory_order_seq_cst) > 0 || state->stopping())
+    return false;
+  if (state->sleeping > 0) {
+    --state->sleeping;
+    ++state->wake_tokens;
+    state->searching.fetch_add(1, std::memory_order_seq_cst);
+    return true;
   }
+  if (state->threads.size() < state->options.max_workers)
+    state->threads.emplace_back(worker_loop, state, state->threads.size());
+  return false;
+}
+
+void provide_worker_if_needed(const std::shared_ptr<ThreadPoolCore::State>& state) {
+  if (state->queue.size() == 0 || state->searching.load(std::memory_order_seq_cst) > 0) return;
+  std::unique_lock lock(state->mutex);
+  if (provide_worker(state)) {
+    lock.unlock();
+    state->wakeup.notify_one();
+  }
+}
+
+void break_pool(const std::shared_ptr<ThreadPoolCore::State>& state, const std::string& what) {
+  std::string reason;
+  {
+    std::lock_guard lock(state->mutex);
+    if (state->broken.empty())
+      state->broken = fmt::format("a thread initializer failed, the thread pool is not usable anymore: {}", what);
+    reason = state->broken;
+  }
+  state->close();
+  state->wakeup.notify_all();
+  for (auto* item : state->take_all()) item->fail_queued(std::make_exception_ptr(BrokenThreadPool(reason)));
 }
 
 void worker_loop(const std::shared_ptr<ThreadPoolCore::State>& state, std::size_t index) {
@@ -84,34 +143,57 @@ void worker_loop(const std::shared_ptr<ThreadPoolCore::State>& state, std::size_
     try {
       state->options.initializer();
     } catch (const std::exception& e) {
-      WorkItem* pending = nullptr;
-      std::string reason;
-      {
-        std::lock_guard lock(state->mutex);
-        if (state->broken.empty())
-          state->broken = fmt::format("a thread initializer failed, the thread pool is not usable anymore: {}", e.what());
-        reason = state->broken;
-        pending = state->take_all();
-      }
-      state->wakeup.notify_all();
-      fail_all(pending, reason);
+      break_pool(state, e.what());
       return;
     }
   }
-  std::unique_lock lock(state->mutex);
+
+  bool searching = false;  // counted in state->searching
+  // After this, the queue is checked again, and a worker provided for what is there.
+  auto stop_searching = [&] {
+    if (!searching) return;
+    searching = false;
+    state->searching.fetch_sub(1, std::memory_order_seq_cst);
+  };
   for (;;) {
-    if (state->head) {
-      std::unique_ptr<WorkItem> item(state->pop());
-      lock.unlock();
+    if (auto* item = state->pop()) {
+      stop_searching();
+      provide_worker_if_needed(state);
       item->run();
-      item.reset();
-      lock.lock();
       continue;
     }
-    if (state->shutting_down || !state->broken.empty()) return;
-    ++state->idle;
-    state->wakeup.wait(lock);
-    --state->idle;
+    if (state->queue.size() > 0) {  // a push in progress: its item is about to be linked
+      std::this_thread::yield();
+      continue;
+    }
+    if (!searching && state->searching.load(std::memory_order_relaxed) < state->max_searching) {
+      searching = true;
+      state->searching.fetch_add(1, std::memory_order_seq_cst);
+    }
+    if (searching && spin_until([&] {
+          return state->queue.size() > 0 || state->stop_searching.load(std::memory_order_relaxed);
+        }) && !state->stop_searching.load(std::memory_order_relaxed))
+      continue;
+    stop_searching();
+
+    std::unique_lock lock(state->mutex);
+    if (state->queue.size() > 0) {
+      // Work came while this worker stopped searching: take it, or leave it to one that searches.
+      if (provide_worker(state)) {
+        lock.unlock();
+        state->wakeup.notify_one();
+      }
+      continue;
+    }
+    if (state->stopping()) return;
+    ++state->sleeping;
+    state->wakeup.wait(lock, [&] { return state->wake_tokens > 0 || state->stopping(); });
+    if (state->wake_tokens > 0) {
+      --state->wake_tokens;
+      searching = true;  // the waker counted this worker in state->searching
+    } else {
+      --state->sleeping;
+    }
   }
 }
 
@@ -123,34 +205,39 @@ ThreadPoolCore::~ThreadPoolCore() { shutdown(true, false); }
 
 std::size_t ThreadPoolCore::max_workers() const noexcept { return state_->options.max_workers; }
 
-void ThreadPoolCore::submit(std::unique_ptr<WorkItem> item) {
-  std::unique_lock lock(state_->mutex);
-  if (!state_->broken.empty()) throw BrokenThreadPool(state_->broken);
-  if (state_->shutting_down) throw Error("ThreadPoolExecutor.submit: cannot schedule new futures after shutdown");
-  state_->push(std::move(item));
-  if (state_->idle > 0) {
-    lock.unlock();
-    state_->wakeup.notify_one();
-  } else if (state_->threads.size() < state_->options.max_workers) {
-    state_->threads.emplace_back(worker_loop, state_, state_->threads.size());
+void ThreadPoolCore::submit(WorkItem& item) {
+  auto& state = *state_;
+  state.submitting.fetch_add(1, std::memory_order_seq_cst);
+  if (state.closed.load(std::memory_order_seq_cst)) {
+    state.submitting.fetch_sub(1, std::memory_order_seq_cst);
+    std::string broken;
+    {
+      std::lock_guard lock(state.mutex);
+      broken = state.broken;
+    }
+    item.cancel_queued();
+    if (!broken.empty()) throw BrokenThreadPool(broken);
+    throw Error("ThreadPoolExecutor.submit: cannot schedule new futures after shutdown");
   }
+  state.queue.push(&item);
+  state.submitting.fetch_sub(1, std::memory_order_seq_cst);
+  provide_worker_if_needed(state_);
 }
 
 void ThreadPoolCore::shutdown(bool wait, bool cancel_futures) {
-  WorkItem* cancelled = nullptr;
   std::vector<std::thread> threads;
+  state_->close();
   {
     std::lock_guard lock(state_->mutex);
+    // Work pushed by a submit that raced with close(), when no thread had been started yet for it.
+    if (state_->threads.empty() && state_->queue.size() > 0 && state_->broken.empty())
+      state_->threads.emplace_back(worker_loop, state_, 0);
     state_->shutting_down = true;
-    if (cancel_futures) cancelled = state_->take_all();
     if (wait) threads.swap(state_->threads);
   }
   state_->wakeup.notify_all();
-  while (cancelled) {
-    std::unique_ptr<WorkItem> owned(cancelled);
-    cancelled = cancelled->next;
-    owned->cancel();
-  }
+  if (cancel_futures)
+    for (auto* item : state_->take_all()) item->cancel_queued();
   for (auto& thread : threads) {
     // A worker that shuts its own pool down cannot join itself; it ends on its own once the queue is empty.
     if (thread.get_id() == std::this_thread::get_id())

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
 #include "cohort/log.hpp"
 #include "cohort/sleep.hpp"
@@ -174,6 +175,19 @@ void await_signals(asio::signal_set& signals, Runtime& runtime) {
   });
 }
 
+/// io_context::run, except that a thread that runs out of ready handlers polls for a moment before it
+/// sleeps in epoll: the result of work handed to a pool usually arrives within microseconds, and picking
+/// it up by polling saves the wake-up of a sleeping thread, the largest part of such a round trip.
+void run_polling(asio::io_context& context) {
+  for (;;) {
+    context.poll();
+    if (context.stopped()) return;
+    if (detail::spin_until([&] { return context.poll_one() > 0 || context.stopped(); })) continue;
+    context.run_one();
+    if (context.stopped()) return;
+  }
+}
+
 }  // namespace
 
 void Runtime::run_erased(task<void> main) {
@@ -198,7 +212,7 @@ void Runtime::run_erased(task<void> main) {
   auto run_loop = [&] {
     RunningExecutorScope scope(executor);
     try {
-      context.run();
+      run_polling(context);
     } catch (...) {
       // A handler that threw: stop every thread and report it from run().
       std::lock_guard lock(error_mutex);

@@ -240,4 +240,66 @@ TEST(ThreadPoolExecutor, WorkMayShutItsOwnPoolDown) {
   pool.reset();
 }
 
+// Submits racing with shutdown: each one either throws or its future completes; none is left pending.
+TEST(ThreadPoolExecutor, SubmitRacingShutdownEitherThrowsOrRuns) {
+  for (int round = 0; round < 200; ++round) {
+    cohort::ThreadPoolExecutor pool(2);
+    std::vector<cohort::Future<int>> accepted;
+    std::thread submitter([&] {
+      for (int i = 0; i < 50; ++i) {
+        try {
+          accepted.push_back(pool.submit(square, i));
+        } catch (const cohort::Error&) {
+          return;
+        }
+      }
+    });
+    pool.shutdown(round % 2 == 0);
+    submitter.join();
+    for (auto& f : accepted) ASSERT_TRUE(f.wait(5s)) << "round " << round;
+  }
+}
+
+// Workers that went to sleep after a quiet spell are woken for new work, one task or a burst.
+TEST(ThreadPoolExecutor, IdleWorkersWakeForLaterWork) {
+  cohort::ThreadPoolExecutor pool(3);
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(20ms);  // long past the workers' polling: they all sleep
+    EXPECT_EQ(pool.submit(square, round).get(5s), round * round);
+    std::this_thread::sleep_for(20ms);
+    std::vector<cohort::Future<int>> burst;
+    for (int i = 0; i < 100; ++i) burst.push_back(pool.submit(square, i));
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(burst[i].get(5s), i * i);
+  }
+}
+
+// Blocking tasks submitted after the workers went to sleep still run side by side, up to max_workers.
+TEST(ThreadPoolExecutor, SleepingWorkersAreWokenForParallelWork) {
+  cohort::ThreadPoolExecutor pool(3);
+  std::vector<cohort::Future<int>> warmup;
+  for (int i = 0; i < 3; ++i) warmup.push_back(pool.submit([] { std::this_thread::sleep_for(20ms); return 0; }));
+  for (auto& f : warmup) f.get(5s);
+  std::this_thread::sleep_for(20ms);
+
+  std::latch all_running(3);
+  std::vector<cohort::Future<int>> futures;
+  for (int i = 0; i < 3; ++i)
+    futures.push_back(pool.submit([&] {
+      all_running.arrive_and_wait();  // returns only once three workers run at once
+      return 1;
+    }));
+  for (auto& f : futures) EXPECT_EQ(f.get(10s), 1);
+}
+
+// The callable and its captures are destroyed once the work ran, even while the future lives on.
+TEST(ThreadPoolExecutor, ArgumentsAreReleasedAfterTheWorkRan) {
+  cohort::ThreadPoolExecutor pool(1);
+  auto payload = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = payload;
+  auto future = pool.submit([](const std::shared_ptr<int>& p) { return *p; }, std::move(payload));
+  EXPECT_EQ(future.get(5s), 7);
+  pool.shutdown(true);
+  EXPECT_TRUE(watch.expired());
+}
+
 }  // namespace

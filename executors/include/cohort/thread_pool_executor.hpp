@@ -39,7 +39,8 @@ class ThreadPoolCore {
   ThreadPoolCore(const ThreadPoolCore&) = delete;
   ThreadPoolCore& operator=(const ThreadPoolCore&) = delete;
 
-  void submit(std::unique_ptr<WorkItem> item);
+  /// Queues the item; if the pool takes no more work, consumes it with cancel_queued() and throws.
+  void submit(WorkItem& item);
   void shutdown(bool wait, bool cancel_futures);
   std::size_t max_workers() const noexcept;
 
@@ -66,12 +67,12 @@ class ThreadPoolExecutor {
   template <class F, class... Args>
   Future<detail::call_result_t<F, Args...>> submit(F&& fn, Args&&... args) {
     using R = detail::call_result_t<F, Args...>;
-    auto state = std::make_shared<detail::FutureState<R>>();
     auto call = [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable -> R {
       return std::invoke(fn, args...);
     };
-    core_.submit(std::make_unique<detail::FutureWork<R, decltype(call)>>(state, std::move(call)));
-    return Future<R>(std::move(state));
+    auto state = detail::TaskState<R, decltype(call)>::make(std::move(call));
+    core_.submit(*state);
+    return Future<R>(std::shared_ptr<detail::FutureState<R>>(std::move(state)));
   }
 
   /// Calls fn on every element of `inputs`, `chunksize` elements per work item; returns the results

@@ -4,50 +4,76 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
+#include "cohort/detail/block_pool.hpp"
 #include "cohort/detail/future_state.hpp"
+#include "cohort/detail/mpsc_queue.hpp"
 
 namespace cohort::detail {
 
-class WorkItem {
+/// Queued work. Each of the three calls consumes the item: it must not be touched afterwards.
+class WorkItem : public MpscNode {
  public:
-  virtual ~WorkItem() = default;
   /// Runs the work on a worker thread and completes its future; skips work whose future was cancelled.
   virtual void run() noexcept = 0;
   /// Cancels the future of work that will never run (shutdown with cancel_futures).
-  virtual void cancel() noexcept = 0;
+  virtual void cancel_queued() noexcept = 0;
   /// Fails the future of work that will never run (a broken pool).
-  virtual void fail(std::exception_ptr error) noexcept = 0;
+  virtual void fail_queued(std::exception_ptr error) noexcept = 0;
 
-  WorkItem* next = nullptr;  // intrusive FIFO link, owned by the queue
+ protected:
+  ~WorkItem() = default;
 };
 
+/// The future's state and the work that completes it in one allocation, from the block pool. The queue's reference is `self_`; the callable is destroyed as soon as it
+/// has run, so that captured arguments do not live as long as the future.
 template <class R, class Fn>
-class FutureWork final : public WorkItem {
+class TaskState final : public FutureState<R>, public WorkItem {
  public:
-  FutureWork(std::shared_ptr<FutureState<R>> state, Fn fn) : state_(std::move(state)), fn_(std::move(fn)) {}
+  explicit TaskState(Fn fn) : fn_(std::move(fn)) {}
+
+  /// Makes the state and the queue's reference to it; the returned pointer is what the Future holds.
+  static std::shared_ptr<TaskState> make(Fn fn) {
+    auto state = std::allocate_shared<TaskState>(PoolAllocator<TaskState>{}, std::move(fn));
+    state->self_ = state;
+    return state;
+  }
 
   void run() noexcept override {
-    if (!state_->set_running_or_notify_cancel()) return;
+    const auto keep = std::move(self_);
+    if (!this->set_running_or_notify_cancel()) return;
     try {
       if constexpr (std::is_void_v<R>) {
-        std::invoke(fn_);
-        state_->set_value();
+        std::invoke(*fn_);
+        fn_.reset();
+        this->set_value();
       } else {
-        state_->set_value(std::invoke(fn_));
+        auto result = std::invoke(*fn_);
+        fn_.reset();
+        this->set_value(std::move(result));
       }
     } catch (...) {
-      state_->try_set_exception(std::current_exception());
+      fn_.reset();
+      this->try_set_exception(std::current_exception());
     }
   }
-  void cancel() noexcept override { state_->cancel(); }
-  void fail(std::exception_ptr error) noexcept override { state_->try_set_exception(std::move(error)); }
+  void cancel_queued() noexcept override {
+    const auto keep = std::move(self_);
+    fn_.reset();
+    this->cancel();
+  }
+  void fail_queued(std::exception_ptr error) noexcept override {
+    const auto keep = std::move(self_);
+    fn_.reset();
+    this->try_set_exception(std::move(error));
+  }
 
  private:
-  std::shared_ptr<FutureState<R>> state_;
-  Fn fn_;
+  std::optional<Fn> fn_;
+  std::shared_ptr<TaskState> self_;
 };
 
 /// The result type of calling `F` with `Args`, as a Future holds it.

@@ -88,7 +88,7 @@ class FutureStateBase {
 };
 
 template <class T>
-class FutureState final : public FutureStateBase {
+class FutureState : public FutureStateBase {
  public:
   template <class U>
   void set_value(U&& value) {
@@ -103,7 +103,7 @@ class FutureState final : public FutureStateBase {
 };
 
 template <>
-class FutureState<void> final : public FutureStateBase {
+class FutureState<void> : public FutureStateBase {
  public:
   void set_value() {
     if (!try_set_value()) throw_already_done();

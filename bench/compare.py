@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Prints the same-run comparison of cohort with its peers, as a Markdown table.
+
+Usage: compare.py cohort.json python.jsonl
+cohort.json is Google Benchmark's --benchmark_out (JSON); python.jsonl holds the anchors' JSON lines.
+Every ratio is a speedup: how many times faster cohort is than the peer (> 1: cohort is faster), so
+only numbers from the same run are ever divided by each other.
+"""
+import json
+import os
+import platform
+import re
+import sys
+import time
+
+# A ratio target is met when speedup >= min_speedup; an absolute one when cohort's value <= max_value.
+TPE_VS_PYTHON_MIN = 30.0
+TPE_VS_ASIO_MIN = 1 / 1.5
+ROUND_TRIP_MAX_US = 10.0
+
+
+def run_key(run_name):
+    """'tpe_submit_cohort/min_time:0.300/repeats:5/real_time' -> 'tpe_submit_cohort'; keeps 'workers:N'."""
+    parts = [p for p in run_name.split("/")
+             if not re.match(r"(min_time|repeats|iterations|real_time|manual_time|threads)\b", p)]
+    return "/".join(parts)
+
+
+def load_cohort(path):
+    with open(path) as f:
+        doc = json.load(f)
+    medians = {}
+    for b in doc["benchmarks"]:
+        if b.get("error_occurred"):
+            raise SystemExit(f"{b['name']} failed: {b.get('error_message')}")
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") == "median":
+            medians[run_key(b["run_name"])] = b
+    return doc["context"], medians
+
+
+def load_python(path):
+    with open(path) as f:
+        return {rec["name"]: rec for rec in map(json.loads, filter(str.strip, f))}
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "n/a"
+    text = f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+    return f"{text} {unit}".strip()
+
+
+def main():
+    context, cpp = load_cohort(sys.argv[1])
+    py = load_python(sys.argv[2])
+    rows = []
+
+    def cpp_value(key, field):
+        b = cpp.get(key)
+        return None if b is None else float(b[field])
+
+    def py_value(name):
+        rec = py.get(name)
+        return None if rec is None else float(rec["value"])
+
+    def add(what, cohort, unit, peer, peer_value, higher_is_better, target=None, met=None):
+        speedup = None
+        if cohort and peer_value:
+            speedup = cohort / peer_value if higher_is_better else peer_value / cohort
+        verdict = "" if met is None else ("met" if met(cohort, speedup) else "**missed**")
+        rows.append((what, fmt(cohort, unit), peer, fmt(peer_value, unit), fmt(speedup) + "x" if speedup else "n/a",
+                     target or "", verdict))
+
+    at_least = lambda minimum: (lambda value, speedup: speedup is not None and speedup >= minimum)
+    at_most = lambda maximum: (lambda value, speedup: value is not None and value <= maximum)
+
+    ns = "ns"
+    add("Future create/set/get", cpp_value("future_set_get_cohort", "real_time"), ns,
+        "std::promise/std::future", cpp_value("future_set_get_std", "real_time"), False)
+
+    tpe = cpp_value("tpe_submit_cohort", "tasks_per_s")
+    add("ThreadPoolExecutor(2) submit 100k, get each", tpe, "tasks/s", "asio::thread_pool(2) + std::promise",
+        cpp_value("tpe_submit_asio", "tasks_per_s"), True, ">= 0.67x (within 1.5x)", at_least(TPE_VS_ASIO_MIN))
+    add("ThreadPoolExecutor(2) submit 100k, get each", tpe, "tasks/s", "Python concurrent.futures (anchor 06)",
+        py_value("tpe_submit"), True, ">= 30x", at_least(TPE_VS_PYTHON_MIN))
+
+    for workers in (1, 2):
+        rt = cpp_value(f"run_in_executor_round_trip_cohort/workers:{workers}", "p50_us")
+        what = f"co_await run_in_executor round trip, median, {workers} worker(s)"
+        add(what, rt, "us", "raw Asio coroutine + asio::thread_pool",
+            cpp_value(f"run_in_executor_round_trip_asio/workers:{workers}", "p50_us"), False,
+            "< 10 us", at_most(ROUND_TRIP_MAX_US))
+        if workers == 2:
+            add(what, rt, "us", "Python asyncio run_in_executor", py_value("asyncio_round_trip"), False)
+
+    add("gather of 50k run_in_executor, 2 workers", cpp_value("run_in_executor_gather_cohort", "tasks_per_s"),
+        "tasks/s", "Python asyncio (anchor 13, thread)", py_value("asyncio_run_in_executor_thread"), True)
+
+    for workers in (1, 2):
+        add(f"thread: submit(fn).get() round trip, median, {workers} worker(s)",
+            cpp_value(f"submit_get_round_trip_cohort/workers:{workers}", "p50_us"), "us",
+            "asio::post + std::promise", cpp_value(f"submit_get_round_trip_asio/workers:{workers}", "p50_us"), False)
+
+    python_version = next(iter(py.values()))["params"]["python"] if py else "n/a"
+    print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {context.get('num_cpus')} CPUs at "
+          f"{context.get('mhz_per_cpu')} MHz, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+          f"{platform.platform()}, Python {python_version}.")
+    print("cohort and peer values are medians over repetitions of the same run; "
+          "speedup > 1 means cohort is faster.\n")
+    header = ("workload", "cohort", "peer", "peer value", "speedup", "target", "")
+    print("| " + " | ".join(header) + " |")
+    print("|---|---:|---|---:|---:|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

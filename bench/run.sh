@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the benchmarks, runs them and the Python anchors back to back, and prints the comparison table.
+# Usage: bench/run.sh [extra Google Benchmark flags, e.g. --benchmark_filter=tpe]
+# Results land in $COHORT_BENCH_BUILD_DIR/results/<timestamp>/ (default build dir: build/bench).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+build=${COHORT_BENCH_BUILD_DIR:-$root/build/bench}
+out=$build/results/$(date +%Y%m%dT%H%M%S)
+python=${PYTHON:-python3}
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_TESTS=OFF \
+  -DCOHORT_BUILD_EXAMPLES=OFF -DCOHORT_BUILD_BENCHMARKS=ON >/dev/null
+# Two jobs at most: the machine this runs on has two cores and is shared.
+cmake --build "$build" -j2 --target cohort_benchmarks
+mkdir -p "$out"
+
+echo "== cohort and its C++ peers" >&2
+"$build/bench/cohort_benchmarks" --benchmark_out="$out/cohort.json" --benchmark_out_format=json \
+  --benchmark_display_aggregates_only=true "$@"
+
+echo "== Python anchors" >&2
+{
+  "$python" "$here/anchors/tpe_submit.py"
+  "$python" "$here/anchors/asyncio_run_in_executor.py" thread
+  "$python" "$here/anchors/asyncio_round_trip.py"
+} | tee "$out/python.jsonl"
+
+echo >&2
+"$python" "$here/compare.py" "$out/cohort.json" "$out/python.jsonl" | tee "$out/table.md"
+echo "results: $out" >&2

@@ -1,0 +1,36 @@
+// Bounded busy-waiting before a thread goes to sleep. Waking a sleeping thread costs a system call on
+// each side and, on virtual machines, tens of microseconds; a thread that expects its next piece of work
+// within microseconds (a pool worker between tiny tasks, an event loop awaiting a pool's result) polls
+// for a short while first and sleeps only when nothing came.
+#pragma once
+
+#include <chrono>
+
+namespace cohort::detail {
+
+/// How long a pool worker or a loop thread polls for new work before it sleeps.
+inline constexpr std::chrono::microseconds spin_before_sleep{50};
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// Polls `ready()` until it returns true (then true) or `limit` has passed (then false).
+template <class Ready>
+bool spin_until(Ready&& ready, std::chrono::steady_clock::duration limit = spin_before_sleep) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    // The clock is read once per 64 polls: cheap as it is, it costs more than the poll itself.
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return ready();
+  }
+}
+
+}  // namespace cohort::detail
