@@ -7,6 +7,7 @@
 #include "cohort/gather.hpp"
 #include "cohort/init.hpp"
 #include "cohort/log.hpp"
+#include "cohort/process.hpp"
 #include "cohort/runtime.hpp"
 #include "cohort/sleep.hpp"
 #include "cohort/spawn.hpp"

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 
 namespace cohort {
 namespace {
@@ -86,6 +87,13 @@ namespace detail {
 
 void set_process_name(std::string name) {
   std::lock_guard lock(name_mutex);
+  name_storage() = std::move(name);
+}
+
+void set_process_name_after_fork(std::string name) {
+  // Only the forking thread lives on in the child: a lock another thread held at the fork would stay
+  // locked forever, so the child starts with a fresh one.
+  new (&name_mutex) std::mutex;
   name_storage() = std::move(name);
 }
 

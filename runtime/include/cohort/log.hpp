@@ -28,6 +28,8 @@ std::string process_name();
 namespace detail {
 
 void set_process_name(std::string name);
+/// In a child right after fork(), while it has one thread.
+void set_process_name_after_fork(std::string name);
 /// Reads COHORT_LOG_LEVEL (trace, debug, info, warning, error, critical, off) if a parent set it.
 void apply_inherited_log_level();
 

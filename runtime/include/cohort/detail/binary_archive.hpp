@@ -19,7 +19,9 @@ class BinaryWriter : public cereal::OutputArchive<BinaryWriter, cereal::AllowEmp
  public:
   explicit BinaryWriter(std::string& out) : cereal::OutputArchive<BinaryWriter, cereal::AllowEmptyClassElision>(this), out_(out) {}
 
-  void saveBinary(const void* data, std::size_t size) { out_.append(static_cast<const char*>(data), size); }
+  void saveBinary(const void* data, std::size_t size) {
+    if (size != 0) out_.append(static_cast<const char*>(data), size);
+  }
 
  private:
   std::string& out_;
@@ -32,6 +34,7 @@ class BinaryReader : public cereal::InputArchive<BinaryReader, cereal::AllowEmpt
 
   void loadBinary(void* data, std::size_t size) {
     if (size > in_.size()) throw_truncated(size);
+    if (size == 0) return;  // an empty vector's data() may be null, which memcpy must not be given
     std::memcpy(data, in_.data(), size);
     in_.remove_prefix(size);
   }

@@ -1,0 +1,118 @@
+// Process (Python: multiprocessing.Process): run a callable in a child process, then join it, poll it,
+// signal it and read its exit code. Also the facts about processes: current_process, parent_process,
+// active_children, cpu_count.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cohort/detail/clock.hpp"
+
+namespace cohort {
+
+struct ProcessOptions {
+  /// Empty: "Process-N" (N counts this process's children; in a child, "Process-2:1" and so on).
+  std::string name = {};
+  /// A daemon child is killed when its parent ends, however it ends (even by SIGKILL), and may not
+  /// start children of its own. The parent does not wait for it at exit.
+  bool daemon = false;
+};
+
+/// What a process knows about itself or a relative.
+struct ProcessInfo {
+  std::string name;
+  int pid = 0;
+  bool daemon = false;
+};
+
+namespace detail {
+class ChildProcess;
+}
+
+class Process {
+ public:
+  /// For subclasses that override run().
+  Process();
+  explicit Process(ProcessOptions options);
+
+  /// Process(target, args...): the child calls target(args...). The arguments are copied (or moved)
+  /// into the Process object now; the child gets them as they are at start().
+  template <class F, class... Args>
+    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
+  explicit Process(F&& target, Args&&... args) : Process(ProcessOptions{}, std::forward<F>(target), std::forward<Args>(args)...) {}
+
+  template <class F, class... Args>
+    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
+  Process(ProcessOptions options, F&& target, Args&&... args) : Process(std::move(options)) {
+    target_ = [fn = std::forward<F>(target), ... args = std::forward<Args>(args)]() mutable { std::invoke(fn, args...); };
+  }
+
+  /// Does not stop a running child (as in Python); it is reaped once it ends, and joined at exit
+  /// unless it is a daemon.
+  virtual ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  /// Starts the child. Throws ProcessError if it was started before, if this process is a daemon, or
+  /// if the system refuses.
+  void start();
+
+  /// Waits for the child to end. Throws ProcessError if it was never started.
+  void join();
+  /// Waits at most `timeout`; true if the child has ended.
+  template <class Rep, class Period>
+  bool join(std::chrono::duration<Rep, Period> timeout) {
+    return join_until(detail::deadline_after(timeout));
+  }
+
+  bool is_alive();
+  /// nullopt while running (or not started); -N if a signal N ended it; 1 if its target threw;
+  /// otherwise its exit status.
+  std::optional<int> exitcode();
+  /// SIGTERM / SIGKILL; nothing if the child has already ended.
+  void terminate();
+  void kill();
+  /// Releases the process's resources; ProcessError if it is still running. Later calls other than
+  /// name(), daemon() and close() throw ProcessError.
+  void close();
+
+  /// 0 before start().
+  int pid() const;
+  const std::string& name() const noexcept { return options_.name; }
+  void set_name(std::string name) { options_.name = std::move(name); }
+  bool daemon() const noexcept { return options_.daemon; }
+  /// Only before start(), as in Python.
+  void set_daemon(bool daemon);
+
+ protected:
+  /// What the child does: calls the target. Override it in a subclass instead of passing a target.
+  virtual void run();
+
+ private:
+  bool join_until(detail::Clock::time_point deadline);
+  void check_open(const char* what) const;
+  [[noreturn]] void run_child() noexcept;
+
+  ProcessOptions options_;
+  std::vector<int> identity_;
+  std::function<void()> target_;
+  std::shared_ptr<detail::ChildProcess> child_;
+  bool closed_ = false;
+};
+
+/// This process: "MainProcess" in the program itself, the Process's name in a child.
+ProcessInfo current_process();
+/// The process that started this one; nullopt in the main process.
+std::optional<ProcessInfo> parent_process();
+/// The children of this process that are still running; reaps those that ended.
+std::vector<ProcessInfo> active_children();
+/// The number of CPUs online.
+int cpu_count();
+
+}  // namespace cohort
