@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cohort/codec.hpp"
+#include "cohort/connection.hpp"
 #include "cohort/error.hpp"
 #include "cohort/future.hpp"
 #include "cohort/gather.hpp"

@@ -22,6 +22,7 @@
 #include <cxxabi.h>
 #include <iostream>
 #include <mutex>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -110,13 +111,29 @@ struct Registry {
   bool exit_handler_installed = false;
 };
 
-// Pointers, not objects: a forked child replaces them (a mutex another thread held at the fork would
-// stay locked in the child forever) and never destroys what they pointed to.
-Self* self_storage = new Self;
-Registry* registry_storage = new Registry;
+// Never destroyed: children may be reaped while the program's statics are torn down.
+Self& self() {
+  static auto* instance = new Self;
+  return *instance;
+}
+Registry& registry() {
+  static auto* instance = new Registry;
+  return *instance;
+}
 
-Self& self() { return *self_storage; }
-Registry& registry() { return *registry_storage; }
+/// In a child right after fork(), while it has one thread: it is a new process with no children, and a
+/// lock another thread of the parent held at the fork would stay locked forever, so it gets a fresh one.
+void become_child(const ProcessOptions& options, const std::vector<int>& identity, ProcessInfo parent) {
+  auto& me = self();
+  me.name = options.name;
+  me.daemon = options.daemon;
+  me.identity = identity;
+  me.parent = std::move(parent);
+  me.started.store(0);
+  auto& children = registry();
+  new (&children.mutex) std::mutex;
+  children.children.clear();
+}
 
 std::vector<std::shared_ptr<detail::ChildProcess>> snapshot_children() {
   std::lock_guard lock(registry().mutex);
@@ -199,7 +216,7 @@ void Process::set_daemon(bool daemon) {
 }
 
 void Process::run() {
-  if (target_) target_();
+  if (target_) (*target_)();
 }
 
 void Process::start() {
@@ -215,13 +232,10 @@ void Process::start() {
   const int pid = ::fork();
   if (pid < 0) throw ProcessError(fmt::format("Process.start: fork failed: {}", std::strerror(errno)));
   if (pid == 0) {
-    ProcessInfo parent{self().name, parent_pid, self().daemon};
-    self_storage = new Self{.name = options_.name, .daemon = options_.daemon, .identity = identity_,
-                            .parent = std::move(parent)};
-    registry_storage = new Registry;
+    become_child(options_, identity_, ProcessInfo{self().name, parent_pid, self().daemon});
     if (options_.daemon) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent_pid) ::_exit(128 + SIGKILL);  // the parent died before prctl took effect
+      if (::getppid() != parent_pid) ::kill(::getpid(), SIGKILL);  // the parent died before prctl took effect
     }
     run_child();
   }
@@ -304,7 +318,7 @@ void Process::close() {
     throw ProcessError(fmt::format("Process.close: cannot close {}: it is still running", options_.name));
   if (child_) forget_reaped_children();
   child_.reset();
-  target_ = nullptr;
+  target_.reset();
   closed_ = true;
 }
 

@@ -33,7 +33,21 @@ struct ProcessInfo {
 
 namespace detail {
 class ChildProcess;
-}
+
+/// The target and its arguments, type-erased; move-only, so arguments such as a Connection may be
+/// moved in.
+struct ProcessTarget {
+  virtual ~ProcessTarget() = default;
+  virtual void operator()() = 0;
+};
+
+template <class Fn>
+struct ProcessTargetOf final : ProcessTarget {
+  explicit ProcessTargetOf(Fn f) : fn(std::move(f)) {}
+  void operator()() override { fn(); }
+  Fn fn;
+};
+}  // namespace detail
 
 class Process {
  public:
@@ -50,7 +64,8 @@ class Process {
   template <class F, class... Args>
     requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
   Process(ProcessOptions options, F&& target, Args&&... args) : Process(std::move(options)) {
-    target_ = [fn = std::forward<F>(target), ... args = std::forward<Args>(args)]() mutable { std::invoke(fn, args...); };
+    auto call = [fn = std::forward<F>(target), ... args = std::forward<Args>(args)]() mutable { std::invoke(fn, args...); };
+    target_ = std::make_unique<detail::ProcessTargetOf<decltype(call)>>(std::move(call));
   }
 
   /// Does not stop a running child (as in Python); it is reaped once it ends, and joined at exit
@@ -101,7 +116,7 @@ class Process {
 
   ProcessOptions options_;
   std::vector<int> identity_;
-  std::function<void()> target_;
+  std::unique_ptr<detail::ProcessTarget> target_;
   std::shared_ptr<detail::ChildProcess> child_;
   bool closed_ = false;
 };

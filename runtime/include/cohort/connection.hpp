@@ -1,0 +1,103 @@
+// Pipe and Connection (Python: multiprocessing.Pipe / connection.Connection): a pair of connected ends
+// that carry whole messages between processes or threads, as typed values (send<T> / recv<T>, through
+// the codec) or raw bytes (send_bytes / recv_bytes), blocking or, in coroutines, awaited.
+//
+// On the wire every message is [magic "COHM" | 4 reserved bytes | 64-bit length | bytes]; a length
+// beyond max_message_size() or a wrong magic closes nothing but throws, and the receive buffer grows
+// only as bytes actually arrive, so a corrupt length cannot allocate much.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "cohort/codec.hpp"
+#include "cohort/detail/clock.hpp"
+#include "cohort/detail/unique_fd.hpp"
+#include "cohort/task.hpp"
+
+namespace cohort {
+
+class Connection {
+ public:
+  /// A closed connection.
+  Connection() = default;
+  /// Takes ownership of a connected stream socket.
+  Connection(detail::UniqueFd socket, bool readable, bool writable) noexcept
+      : fd_(std::move(socket)), readable_(readable), writable_(writable) {}
+
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+
+  /// Sends one value; the receiver must recv<T> the same type (else SerializationError).
+  template <class T>
+  void send(const T& value) {
+    send_bytes(dumps(value));
+  }
+  /// Receives one value sent with send<T>. EOFError when the other end is closed and nothing is left.
+  template <class T>
+  T recv() {
+    return loads<T>(recv_bytes());
+  }
+
+  void send_bytes(std::string_view bytes);
+  /// One whole message. `max_length`: a longer message throws Error (and is consumed), as in Python.
+  std::string recv_bytes(std::optional<std::size_t> max_length = std::nullopt);
+
+  /// Whether a message (or the end of the stream) can be read without blocking, waiting up to `timeout`.
+  template <class Rep = long, class Period = std::ratio<1>>
+  bool poll(std::chrono::duration<Rep, Period> timeout = std::chrono::seconds(0)) const {
+    return poll_until(detail::deadline_after(timeout));
+  }
+
+  /// The same as send / recv, without blocking the event loop.
+  template <class T>
+  task<void> async_send(T value) {
+    return async_send_bytes(dumps(value));
+  }
+  template <class T>
+  task<T> async_recv() {
+    co_return loads<T>(co_await async_recv_bytes());
+  }
+  task<void> async_send_bytes(std::string bytes);
+  task<std::string> async_recv_bytes();
+
+  void close() noexcept { fd_.reset(); }
+  bool closed() const noexcept { return !fd_; }
+  bool readable() const noexcept { return readable_; }
+  bool writable() const noexcept { return writable_; }
+  int fileno() const;
+
+ private:
+  bool poll_until(detail::Clock::time_point deadline) const;
+  void check_readable(const char* what) const;
+  void check_writable(const char* what) const;
+
+  detail::UniqueFd fd_;
+  bool readable_ = false;
+  bool writable_ = false;
+};
+
+/// Two connected ends. duplex: both send and receive. Otherwise the first only receives and the
+/// second only sends, as in Python's `r, w = Pipe(False)`.
+std::pair<Connection, Connection> Pipe(bool duplex = true);
+
+namespace detail {
+
+struct MessageHeader {
+  std::uint32_t magic;
+  std::uint32_t reserved;
+  std::uint64_t size;
+};
+static_assert(sizeof(MessageHeader) == 16);
+inline constexpr std::uint32_t message_magic = 0x4d484f43;  // "COHM"
+
+/// Validates a received header; returns the body size.
+std::uint64_t message_body_size(const MessageHeader& header);
+
+}  // namespace detail
+
+}  // namespace cohort

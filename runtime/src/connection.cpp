@@ -1,0 +1,155 @@
+// Connection's blocking side: whole messages over a stream socket.
+#include "cohort/connection.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "cohort/error.hpp"
+
+namespace cohort {
+
+namespace detail {
+
+std::uint64_t message_body_size(const MessageHeader& header) {
+  if (header.magic != message_magic)
+    throw SerializationError(fmt::format("Connection.recv: not a cohort message (magic {:#010x}); the stream is corrupt",
+                                         header.magic));
+  if (header.size > max_message_size())
+    throw SerializationError(fmt::format("Connection.recv: message of {} bytes exceeds max_message_size() ({} bytes)",
+                                         header.size, max_message_size()));
+  return header.size;
+}
+
+}  // namespace detail
+
+namespace {
+
+constexpr std::size_t read_chunk = 64 * 1024;
+
+[[noreturn]] void throw_os_error(const char* what) {
+  throw Error(fmt::format("{}: {}", what, std::strerror(errno)));
+}
+
+/// Reads exactly `size` bytes unless the stream ends first; returns how many were read.
+std::size_t read_full(int fd, char* data, std::size_t size) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::recv(fd, data + done, size - done, 0);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n == 0) {
+      return done;
+    } else if (errno != EINTR) {
+      throw_os_error("Connection.recv");
+    }
+  }
+  return done;
+}
+
+}  // namespace
+
+void Connection::check_readable(const char* what) const {
+  if (!fd_) throw Error(fmt::format("Connection.{}: the connection is closed", what));
+  if (!readable_) throw Error(fmt::format("Connection.{}: this end is write-only", what));
+}
+
+void Connection::check_writable(const char* what) const {
+  if (!fd_) throw Error(fmt::format("Connection.{}: the connection is closed", what));
+  if (!writable_) throw Error(fmt::format("Connection.{}: this end is read-only", what));
+}
+
+int Connection::fileno() const {
+  if (!fd_) throw Error("Connection.fileno: the connection is closed");
+  return fd_.get();
+}
+
+void Connection::send_bytes(std::string_view bytes) {
+  check_writable("send");
+  if (bytes.size() > max_message_size())
+    throw SerializationError(fmt::format("Connection.send: message of {} bytes exceeds max_message_size() ({} bytes)",
+                                         bytes.size(), max_message_size()));
+  const detail::MessageHeader header{detail::message_magic, 0, bytes.size()};
+  iovec parts[2] = {{const_cast<detail::MessageHeader*>(&header), sizeof header},
+                    {const_cast<char*>(bytes.data()), bytes.size()}};
+  iovec* next = parts;
+  int count = 2;
+  while (count > 0) {
+    msghdr message{};
+    message.msg_iov = next;
+    message.msg_iovlen = static_cast<std::size_t>(count);
+    const ssize_t n = ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EPIPE || errno == ECONNRESET) throw EOFError("Connection.send: the other end is closed");
+      throw_os_error("Connection.send");
+    }
+    auto left = static_cast<std::size_t>(n);
+    while (count > 0 && left >= next->iov_len) {
+      left -= next->iov_len;
+      ++next;
+      --count;
+    }
+    if (count > 0) {
+      next->iov_base = static_cast<char*>(next->iov_base) + left;
+      next->iov_len -= left;
+    }
+  }
+}
+
+std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
+  check_readable("recv");
+  detail::MessageHeader header{};
+  const std::size_t got = read_full(fd_.get(), reinterpret_cast<char*>(&header), sizeof header);
+  if (got == 0) throw EOFError("Connection.recv: the other end is closed");
+  if (got < sizeof header)
+    throw EOFError(fmt::format("Connection.recv: the stream ended inside a message header ({} of {} bytes)", got,
+                               sizeof header));
+  const std::uint64_t size = detail::message_body_size(header);
+  std::string body;
+  // Grown as bytes arrive, never to the announced size up front.
+  while (body.size() < size) {
+    const std::size_t before = body.size();
+    const std::size_t want = std::min<std::uint64_t>(size - before, std::max(read_chunk, before));
+    body.resize(before + want);
+    const std::size_t n = read_full(fd_.get(), body.data() + before, want);
+    if (n < want)
+      throw EOFError(fmt::format("Connection.recv: the stream ended inside a message ({} of {} bytes)", before + n, size));
+  }
+  if (max_length && body.size() > *max_length)
+    throw Error(fmt::format("Connection.recv_bytes: message of {} bytes is longer than max_length {}", body.size(),
+                            *max_length));
+  return body;
+}
+
+bool Connection::poll_until(detail::Clock::time_point deadline) const {
+  check_readable("poll");
+  for (;;) {
+    const auto left = std::max(deadline - detail::Clock::now(), detail::Clock::duration::zero());
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    pollfd watch{.fd = fd_.get(), .events = POLLIN, .revents = 0};
+    const int ready = ::poll(&watch, 1, static_cast<int>(std::min<long long>(ms, 60'000)));
+    if (ready > 0) return true;  // data, or the end of the stream: recv will not block either way
+    if (ready < 0 && errno != EINTR) throw_os_error("Connection.poll");
+    if (ready == 0 && detail::Clock::now() >= deadline) return false;
+  }
+}
+
+std::pair<Connection, Connection> Pipe(bool duplex) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_os_error("Pipe");
+  detail::UniqueFd a(fds[0]);
+  detail::UniqueFd b(fds[1]);
+  if (duplex) return {Connection(std::move(a), true, true), Connection(std::move(b), true, true)};
+  ::shutdown(a.get(), SHUT_WR);
+  ::shutdown(b.get(), SHUT_RD);
+  return {Connection(std::move(a), true, false), Connection(std::move(b), false, true)};
+}
+
+}  // namespace cohort
