@@ -32,14 +32,16 @@ using cohort_bench::square;
 
 constexpr int round_trip_iterations = 20'000;
 
-cohort::task<void> round_trip_loop(benchmark::State& state, cohort::ThreadPoolExecutor& tp) {
-  co_await cohort::run_in_executor(tp, square, 0L);  // starts the worker threads outside the timed loop
+// Times one awaited round trip per iteration; `square_of(i)` returns the awaitable of one call.
+template <class SquareOf>
+asio::awaitable<void> timed_round_trips(benchmark::State& state, SquareOf square_of) {
+  co_await square_of(0L);  // starts the worker threads outside the timed loop
   std::vector<double> samples;
   samples.reserve(round_trip_iterations);
   long i = 0;
   for (auto _ : state) {
     const auto t0 = Clock::now();
-    const long r = co_await cohort::run_in_executor(tp, square, i);
+    const long r = co_await square_of(i);
     samples.push_back(micros(Clock::now() - t0));
     if (r != i * i) {
       state.SkipWithError("wrong square");
@@ -52,7 +54,7 @@ cohort::task<void> round_trip_loop(benchmark::State& state, cohort::ThreadPoolEx
 
 void run_in_executor_round_trip_cohort(benchmark::State& state) {
   cohort::ThreadPoolExecutor tp(static_cast<std::size_t>(state.range(0)));
-  cohort::run(round_trip_loop(state, tp));
+  cohort::run(timed_round_trips(state, [&tp](long x) { return cohort::run_in_executor(tp, square, x); }));
 }
 
 // The bare Asio version of run_in_executor: the call goes to the pool, the completion is posted back
@@ -70,29 +72,13 @@ auto async_square_on(asio::thread_pool& pool, long x, Token&& token) {
       token);
 }
 
-asio::awaitable<void> round_trip_loop_asio(benchmark::State& state, asio::thread_pool& pool) {
-  co_await async_square_on(pool, 0, asio::use_awaitable);
-  std::vector<double> samples;
-  samples.reserve(round_trip_iterations);
-  long i = 0;
-  for (auto _ : state) {
-    const auto t0 = Clock::now();
-    const long r = co_await async_square_on(pool, i, asio::use_awaitable);
-    samples.push_back(micros(Clock::now() - t0));
-    if (r != i * i) {
-      state.SkipWithError("wrong square");
-      break;
-    }
-    ++i;
-  }
-  cohort_bench::report_latency(state, samples);
-}
-
 void run_in_executor_round_trip_asio(benchmark::State& state) {
   asio::thread_pool pool(static_cast<std::size_t>(state.range(0)));
   asio::io_context loop(1);
   std::exception_ptr error;
-  asio::co_spawn(loop, round_trip_loop_asio(state, pool), [&](std::exception_ptr e) { error = e; });
+  asio::co_spawn(loop,
+                 timed_round_trips(state, [&pool](long x) { return async_square_on(pool, x, asio::use_awaitable); }),
+                 [&](std::exception_ptr e) { error = e; });
   loop.run();
   pool.join();
   if (error) std::rethrow_exception(error);

@@ -31,8 +31,6 @@ std::uint64_t message_body_size(const MessageHeader& header) {
 
 namespace {
 
-constexpr std::size_t read_chunk = 64 * 1024;
-
 [[noreturn]] void throw_os_error(const char* what) {
   throw Error(fmt::format("{}: {}", what, std::strerror(errno)));
 }
@@ -113,10 +111,9 @@ std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
                                sizeof header));
   const std::uint64_t size = detail::message_body_size(header);
   std::string body;
-  // Grown as bytes arrive, never to the announced size up front.
   while (body.size() < size) {
     const std::size_t before = body.size();
-    const std::size_t want = std::min<std::uint64_t>(size - before, std::max(read_chunk, before));
+    const std::size_t want = detail::message_read_step(before, size);
     body.resize(before + want);
     const std::size_t n = read_full(fd_.get(), body.data() + before, want);
     if (n < want)

@@ -103,7 +103,7 @@ task<std::string> Connection::async_recv_bytes() {
   std::string body;
   while (body.size() < size) {
     const std::size_t before = body.size();
-    const std::size_t want = std::min<std::uint64_t>(size - before, std::max<std::size_t>(64 * 1024, before));
+    const std::size_t want = detail::message_read_step(before, size);
     body.resize(before + want);
     const std::size_t n = co_await async_read_full(watch, fd, body.data() + before, want);
     if (n < want)

@@ -98,6 +98,15 @@ inline constexpr std::uint32_t message_magic = 0x4d484f43;  // "COHM"
 /// Validates a received header; returns the body size.
 std::uint64_t message_body_size(const MessageHeader& header);
 
+/// How many more body bytes to make room for, having `have` of `size`: the buffer at most doubles per
+/// step, so its size follows the bytes that really arrived, not what a (maybe corrupt) header claims.
+inline std::size_t message_read_step(std::size_t have, std::uint64_t size) {
+  constexpr std::size_t first_step = 64 * 1024;
+  const std::uint64_t left = size - have;
+  const std::size_t step = have > first_step ? have : first_step;
+  return static_cast<std::size_t>(left < step ? left : step);
+}
+
 }  // namespace detail
 
 }  // namespace cohort

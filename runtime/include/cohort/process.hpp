@@ -1,6 +1,11 @@
 // Process (Python: multiprocessing.Process): run a callable in a child process, then join it, poll it,
 // signal it and read its exit code. Also the facts about processes: current_process, parent_process,
 // active_children, cpu_count.
+//
+// A child is forked from the process that calls start(): it runs the target on a copy of the parent's
+// memory, so any callable and any arguments work. Only the thread that forked lives on in the child;
+// locks other threads held at that moment stay held there, so fork from a program that runs other
+// threads only when the target does not need what those threads may hold.
 #pragma once
 
 #include <chrono>
