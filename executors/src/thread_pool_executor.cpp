@@ -51,7 +51,7 @@ struct ThreadPoolCore::State {
   /// The consumer side of the queue: one worker pops at a time.
   WorkItem* pop() {
     std::lock_guard lock(pop_mutex);
-    return static_cast<WorkItem*>(static_cast<MpscNode*>(queue.pop()));
+    return static_cast<WorkItem*>(queue.pop());
   }
 
   /// Takes every queued item; only once no submit can push anymore (see close()).
@@ -68,7 +68,6 @@ struct ThreadPoolCore::State {
   void close() {
     closed.store(true, std::memory_order_seq_cst);
     while (submitting.load(std::memory_order_seq_cst) > 0) std::this_thread::yield();
-    stop_searching.store(true, std::memory_order_relaxed);
   }
 
   bool stopping() const { return shutting_down || !broken.empty(); }
@@ -78,9 +77,8 @@ struct ThreadPoolCore::State {
 
   MpscQueue queue;
   std::mutex pop_mutex;
-  std::atomic<bool> closed{false};        // submit() throws
+  std::atomic<bool> closed{false};        // submit() throws; searching workers stop polling
   std::atomic<int> submitting{0};         // submits past the `closed` check that have not pushed yet
-  std::atomic<bool> stop_searching{false};
   std::atomic<std::size_t> searching{0};  // workers polling the queue, or woken and not yet looking
 
   std::mutex mutex;  // guards the fields below
@@ -171,8 +169,8 @@ void worker_loop(const std::shared_ptr<ThreadPoolCore::State>& state, std::size_
       state->searching.fetch_add(1, std::memory_order_seq_cst);
     }
     if (searching && spin_until([&] {
-          return state->queue.size() > 0 || state->stop_searching.load(std::memory_order_relaxed);
-        }) && !state->stop_searching.load(std::memory_order_relaxed))
+          return state->queue.size() > 0 || state->closed.load(std::memory_order_relaxed);
+        }) && !state->closed.load(std::memory_order_relaxed))
       continue;
     stop_searching();
 

@@ -17,14 +17,26 @@ namespace cohort {
 
 namespace detail {
 
-std::uint64_t message_body_size(const MessageHeader& header) {
+void check_message_size(std::uint64_t size, const char* what) {
+  if (size > max_message_size())
+    throw SerializationError(
+        fmt::format("{}: message of {} bytes exceeds max_message_size() ({} bytes)", what, size, max_message_size()));
+}
+
+std::uint64_t message_body_size(const MessageHeader& header, std::size_t received, const char* what) {
+  if (received == 0) throw EOFError(fmt::format("{}: the other end is closed", what));
+  if (received < sizeof header)
+    throw EOFError(
+        fmt::format("{}: the stream ended inside a message header ({} of {} bytes)", what, received, sizeof header));
   if (header.magic != message_magic)
-    throw SerializationError(fmt::format("Connection.recv: not a cohort message (magic {:#010x}); the stream is corrupt",
-                                         header.magic));
-  if (header.size > max_message_size())
-    throw SerializationError(fmt::format("Connection.recv: message of {} bytes exceeds max_message_size() ({} bytes)",
-                                         header.size, max_message_size()));
+    throw SerializationError(
+        fmt::format("{}: not a cohort message (magic {:#010x}); the stream is corrupt", what, header.magic));
+  check_message_size(header.size, what);
   return header.size;
+}
+
+void throw_truncated_body(const char* what, std::uint64_t received, std::uint64_t size) {
+  throw EOFError(fmt::format("{}: the stream ended inside a message ({} of {} bytes)", what, received, size));
 }
 
 }  // namespace detail
@@ -70,9 +82,7 @@ int Connection::fileno() const {
 
 void Connection::send_bytes(std::string_view bytes) {
   check_writable("send");
-  if (bytes.size() > max_message_size())
-    throw SerializationError(fmt::format("Connection.send: message of {} bytes exceeds max_message_size() ({} bytes)",
-                                         bytes.size(), max_message_size()));
+  detail::check_message_size(bytes.size(), "Connection.send");
   const detail::MessageHeader header{detail::message_magic, 0, bytes.size()};
   iovec parts[2] = {{const_cast<detail::MessageHeader*>(&header), sizeof header},
                     {const_cast<char*>(bytes.data()), bytes.size()}};
@@ -105,19 +115,14 @@ std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
   check_readable("recv");
   detail::MessageHeader header{};
   const std::size_t got = read_full(fd_.get(), reinterpret_cast<char*>(&header), sizeof header);
-  if (got == 0) throw EOFError("Connection.recv: the other end is closed");
-  if (got < sizeof header)
-    throw EOFError(fmt::format("Connection.recv: the stream ended inside a message header ({} of {} bytes)", got,
-                               sizeof header));
-  const std::uint64_t size = detail::message_body_size(header);
+  const std::uint64_t size = detail::message_body_size(header, got, "Connection.recv");
   std::string body;
   while (body.size() < size) {
     const std::size_t before = body.size();
     const std::size_t want = detail::message_read_step(before, size);
     body.resize(before + want);
     const std::size_t n = read_full(fd_.get(), body.data() + before, want);
-    if (n < want)
-      throw EOFError(fmt::format("Connection.recv: the stream ended inside a message ({} of {} bytes)", before + n, size));
+    if (n < want) detail::throw_truncated_body("Connection.recv", before + n, size);
   }
   if (max_length && body.size() > *max_length)
     throw Error(fmt::format("Connection.recv_bytes: message of {} bytes is longer than max_length {}", body.size(),

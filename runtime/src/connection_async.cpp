@@ -8,7 +8,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -80,9 +79,7 @@ task<void> async_write_full(BorrowedDescriptor& watch, int fd, const char* data,
 
 task<void> Connection::async_send_bytes(std::string bytes) {
   check_writable("async_send");
-  if (bytes.size() > max_message_size())
-    throw SerializationError(fmt::format("Connection.async_send: message of {} bytes exceeds max_message_size() ({} bytes)",
-                                         bytes.size(), max_message_size()));
+  detail::check_message_size(bytes.size(), "Connection.async_send");
   const detail::MessageHeader header{detail::message_magic, 0, bytes.size()};
   BorrowedDescriptor watch(co_await asio::this_coro::executor, fd_.get());
   co_await async_write_full(watch, fd_.get(), reinterpret_cast<const char*>(&header), sizeof header);
@@ -95,20 +92,14 @@ task<std::string> Connection::async_recv_bytes() {
   BorrowedDescriptor watch(co_await asio::this_coro::executor, fd);
   detail::MessageHeader header{};
   const std::size_t got = co_await async_read_full(watch, fd, reinterpret_cast<char*>(&header), sizeof header);
-  if (got == 0) throw EOFError("Connection.async_recv: the other end is closed");
-  if (got < sizeof header)
-    throw EOFError(fmt::format("Connection.async_recv: the stream ended inside a message header ({} of {} bytes)", got,
-                               sizeof header));
-  const std::uint64_t size = detail::message_body_size(header);
+  const std::uint64_t size = detail::message_body_size(header, got, "Connection.async_recv");
   std::string body;
   while (body.size() < size) {
     const std::size_t before = body.size();
     const std::size_t want = detail::message_read_step(before, size);
     body.resize(before + want);
     const std::size_t n = co_await async_read_full(watch, fd, body.data() + before, want);
-    if (n < want)
-      throw EOFError(fmt::format("Connection.async_recv: the stream ended inside a message ({} of {} bytes)",
-                                 before + n, size));
+    if (n < want) detail::throw_truncated_body("Connection.async_recv", before + n, size);
   }
   co_return body;
 }

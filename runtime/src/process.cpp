@@ -140,9 +140,14 @@ std::vector<std::shared_ptr<detail::ChildProcess>> snapshot_children() {
   return registry().children;
 }
 
+/// With the registry's mutex held.
+void erase_reaped_children() {
+  std::erase_if(registry().children, [](const auto& child) { return child->poll().has_value(); });
+}
+
 void forget_reaped_children() {
   std::lock_guard lock(registry().mutex);
-  std::erase_if(registry().children, [](const auto& child) { return child->poll().has_value(); });
+  erase_reaped_children();
 }
 
 /// At exit, as Python does: daemon children are terminated, then every child is waited for.
@@ -159,7 +164,7 @@ void join_children_at_exit() {
 
 void register_child(std::shared_ptr<detail::ChildProcess> child) {
   std::lock_guard lock(registry().mutex);
-  std::erase_if(registry().children, [](const auto& c) { return c->poll().has_value(); });
+  erase_reaped_children();
   registry().children.push_back(std::move(child));
   if (!registry().exit_handler_installed) {
     registry().exit_handler_installed = true;
@@ -271,12 +276,7 @@ void Process::run_child() noexcept {
   ::_exit(code);
 }
 
-void Process::join() {
-  check_open("join");
-  if (!child_) throw ProcessError("Process.join: can only join a started process");
-  child_->wait_until(detail::Clock::time_point::max());
-  forget_reaped_children();
-}
+void Process::join() { join_until(detail::Clock::time_point::max()); }
 
 bool Process::join_until(detail::Clock::time_point deadline) {
   check_open("join");

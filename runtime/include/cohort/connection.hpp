@@ -95,8 +95,17 @@ struct MessageHeader {
 static_assert(sizeof(MessageHeader) == 16);
 inline constexpr std::uint32_t message_magic = 0x4d484f43;  // "COHM"
 
-/// Validates a received header; returns the body size.
-std::uint64_t message_body_size(const MessageHeader& header);
+/// Throws SerializationError if a message body of `size` bytes may not be sent. `what`: the calling
+/// operation, for the message ("Connection.send").
+void check_message_size(std::uint64_t size, const char* what);
+
+/// Checks a header of which `received` bytes arrived before the stream ended or it was complete: EOFError
+/// for none or part of it, SerializationError for a wrong magic or a size over the limit. Returns the body
+/// size.
+std::uint64_t message_body_size(const MessageHeader& header, std::size_t received, const char* what);
+
+/// The stream ended after `received` of a body's `size` bytes.
+[[noreturn]] void throw_truncated_body(const char* what, std::uint64_t received, std::uint64_t size);
 
 /// How many more body bytes to make room for, having `have` of `size`: the buffer at most doubles per
 /// step, so its size follows the bytes that really arrived, not what a (maybe corrupt) header claims.
