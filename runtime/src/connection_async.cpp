@@ -3,10 +3,7 @@
 // non-blocking attempt (MSG_DONTWAIT) and, when it would block, an Asio wait for readiness.
 #include <sys/socket.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -15,6 +12,7 @@
 
 #include "cohort/connection.hpp"
 #include "cohort/error.hpp"
+#include "borrowed_descriptor.hpp"
 
 namespace cohort {
 
@@ -22,24 +20,7 @@ namespace {
 
 namespace asio = boost::asio;
 
-/// Watches a descriptor it does not own: the Connection keeps it open and closes it.
-class BorrowedDescriptor {
- public:
-  BorrowedDescriptor(const asio::any_io_executor& executor, int fd) : descriptor_(executor, fd) {}
-  ~BorrowedDescriptor() { descriptor_.release(); }
-  BorrowedDescriptor(const BorrowedDescriptor&) = delete;
-  BorrowedDescriptor& operator=(const BorrowedDescriptor&) = delete;
-
-  task<void> wait(asio::posix::descriptor_base::wait_type type) {
-    boost::system::error_code ec;
-    co_await descriptor_.async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted) throw CancelledError("Connection: cancelled while waiting");
-    if (ec) throw Error(fmt::format("Connection: waiting for the socket failed: {}", ec.message()));
-  }
-
- private:
-  asio::posix::stream_descriptor descriptor_;
-};
+using detail::BorrowedDescriptor;
 
 /// Reads exactly `size` bytes unless the stream ends first; returns how many were read.
 task<std::size_t> async_read_full(BorrowedDescriptor& watch, int fd, char* data, std::size_t size) {
@@ -81,7 +62,7 @@ task<void> Connection::async_send_bytes(std::string bytes) {
   check_writable("async_send");
   detail::check_message_size(bytes.size(), "Connection.async_send");
   const detail::MessageHeader header{detail::message_magic, 0, bytes.size()};
-  BorrowedDescriptor watch(co_await asio::this_coro::executor, fd_.get());
+  BorrowedDescriptor watch(co_await asio::this_coro::executor, fd_.get(), "Connection.async_send");
   co_await async_write_full(watch, fd_.get(), reinterpret_cast<const char*>(&header), sizeof header);
   co_await async_write_full(watch, fd_.get(), bytes.data(), bytes.size());
 }
@@ -89,7 +70,7 @@ task<void> Connection::async_send_bytes(std::string bytes) {
 task<std::string> Connection::async_recv_bytes() {
   check_readable("async_recv");
   const int fd = fd_.get();
-  BorrowedDescriptor watch(co_await asio::this_coro::executor, fd);
+  BorrowedDescriptor watch(co_await asio::this_coro::executor, fd, "Connection.async_recv");
   detail::MessageHeader header{};
   const std::size_t got = co_await async_read_full(watch, fd, reinterpret_cast<char*>(&header), sizeof header);
   const std::uint64_t size = detail::message_body_size(header, got, "Connection.async_recv");

@@ -40,9 +40,7 @@ UniqueFd import_fd(std::uint32_t index, const char* what) {
   if (!current_transfer || index >= current_transfer->size() || !(*current_transfer)[index])
     throw SerializationError(
         fmt::format("{}: descriptor {} is missing from the data this process received", what, index));
-  UniqueFd copy(::fcntl((*current_transfer)[index].get(), F_DUPFD_CLOEXEC, 0));
-  if (!copy) throw SerializationError(fmt::format("{}: cannot duplicate descriptor: {}", what, std::strerror(errno)));
-  return copy;
+  return std::move((*current_transfer)[index]);
 }
 
 }  // namespace cohort::detail

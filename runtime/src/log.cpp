@@ -105,6 +105,13 @@ void apply_inherited_log_level() {
   }
 }
 
+int log_level_number() { return static_cast<int>(get_logger()->level()); }
+
+void set_log_level_number(int level) {
+  if (level >= spdlog::level::trace && level <= spdlog::level::off)
+    get_logger()->set_level(static_cast<spdlog::level::level_enum>(level));
+}
+
 void log_debug(std::string_view message) noexcept {
   try {
     get_logger()->debug("{}", message);

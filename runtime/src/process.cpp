@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,7 +27,9 @@
 
 #include <fmt/format.h>
 
+#include "cohort/detail/fd_transfer.hpp"
 #include "cohort/detail/unique_fd.hpp"
+#include "process_internal.hpp"
 #include "cohort/error.hpp"
 #include "cohort/log.hpp"
 
@@ -34,62 +37,71 @@ namespace cohort {
 
 namespace detail {
 
-/// A started child: its pid, the pidfd that watches it, and its exit code once reaped.
-class ChildProcess {
- public:
-  ChildProcess(int pid, UniqueFd pidfd, ProcessInfo info) : pid_(pid), pidfd_(std::move(pidfd)), info_(std::move(info)) {}
+int ChildProcess::watch_fd() {
+  std::lock_guard lock(mutex_);
+  return status_ ? status_.get() : pidfd_.get();
+}
 
-  int pid() const noexcept { return pid_; }
-  const ProcessInfo& info() const noexcept { return info_; }
+std::optional<int> ChildProcess::poll() {
+  std::lock_guard lock(mutex_);
+  return reap_locked();
+}
 
-  /// Reaps the child if it has ended; its exit code then, nullopt while it runs.
-  std::optional<int> poll() {
-    std::lock_guard lock(mutex_);
-    return reap(WNOHANG);
+bool ChildProcess::wait_until(Clock::time_point deadline) {
+  for (;;) {
+    if (poll()) return true;
+    const auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) return false;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    pollfd watch{.fd = watch_fd(), .events = POLLIN, .revents = 0};
+    const int ready = ::poll(&watch, 1, static_cast<int>(std::min<long long>(ms, 60'000)));
+    if (ready < 0 && errno != EINTR) throw ProcessError(fmt::format("Process.join: poll failed: {}", std::strerror(errno)));
   }
+}
 
-  /// Waits until the child ends or the deadline passes; true if it ended.
-  bool wait_until(Clock::time_point deadline) {
-    for (;;) {
-      if (poll()) return true;
-      const auto left = deadline - Clock::now();
-      if (left <= Clock::duration::zero()) return false;
-      const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-      pollfd watch{.fd = pidfd_.get(), .events = POLLIN, .revents = 0};
-      const int ready = ::poll(&watch, 1, static_cast<int>(std::min<long long>(ms, 60'000)));
-      if (ready < 0 && errno != EINTR) throw ProcessError(fmt::format("Process.join: poll failed: {}", std::strerror(errno)));
-    }
-  }
+void ChildProcess::signal(int signal_number) {
+  std::lock_guard lock(mutex_);
+  if (exitcode_ || !pidfd_) return;
+  if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), signal_number, nullptr, 0) != 0 && errno != ESRCH)
+    throw ProcessError(fmt::format("cannot signal process {}: {}", pid_, std::strerror(errno)));
+}
 
-  void signal(int signal_number) {
-    std::lock_guard lock(mutex_);
-    if (exitcode_) return;
-    if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), signal_number, nullptr, 0) != 0 && errno != ESRCH)
-      throw ProcessError(fmt::format("cannot signal process {}: {}", pid_, std::strerror(errno)));
-  }
-
- private:
-  std::optional<int> reap(int options) {
-    if (exitcode_) return exitcode_;
-    int status = 0;
+std::optional<int> ChildProcess::reap_locked() {
+  if (exitcode_) return exitcode_;
+  int status = 0;
+  if (!server_child_) {
     int reaped = 0;
     do {
-      reaped = ::waitpid(pid_, &status, options);
+      reaped = ::waitpid(pid_, &status, WNOHANG);
     } while (reaped < 0 && errno == EINTR);
     if (reaped == 0) return std::nullopt;
     if (reaped < 0)
       throw ProcessError(fmt::format("cannot wait for process {}: {} (is SIGCHLD ignored?)", pid_, std::strerror(errno)));
-    exitcode_ = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
-    pidfd_.reset();
-    return exitcode_;
+  } else {
+    if (status_) {
+      // The fork server sends the wait status (4 bytes, one write) when it reaps the child.
+      ssize_t n = 0;
+      do {
+        n = ::recv(status_.get(), &status, sizeof status, MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
+      if (n != sizeof status) {
+        status_.reset();
+        log_error(fmt::format("the fork server ended before process {} did: its exit status is lost", pid_));
+      }
+    }
+    if (!status_) {
+      // Without the server, the pidfd still tells when the child ends, though not how.
+      pollfd watch{.fd = pidfd_.get(), .events = POLLIN, .revents = 0};
+      if (::poll(&watch, 1, 0) <= 0) return std::nullopt;
+      status = W_EXITCODE(255, 0);
+    }
   }
-
-  const int pid_;
-  std::mutex mutex_;  // guards reaping: a pid is waited for exactly once
-  UniqueFd pidfd_;
-  std::optional<int> exitcode_;
-  ProcessInfo info_;
-};
+  exitcode_ = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+  pidfd_.reset();
+  status_.reset();
+  return exitcode_;
+}
 
 }  // namespace detail
 
@@ -102,6 +114,7 @@ struct Self {
   std::vector<int> identity;  // empty in the main process; {2, 1} in "Process-2:1"
   std::optional<ProcessInfo> parent;
   std::atomic<int> started{0};  // children started so far, for default names
+  std::atomic<int> start_method{-1};  // a StartMethod, or -1: not chosen
 };
 
 /// This process's children that have not been reaped yet.
@@ -119,20 +132,6 @@ Self& self() {
 Registry& registry() {
   static auto* instance = new Registry;
   return *instance;
-}
-
-/// In a child right after fork(), while it has one thread: it is a new process with no children, and a
-/// lock another thread of the parent held at the fork would stay locked forever, so it gets a fresh one.
-void become_child(const ProcessOptions& options, const std::vector<int>& identity, ProcessInfo parent) {
-  auto& me = self();
-  me.name = options.name;
-  me.daemon = options.daemon;
-  me.identity = identity;
-  me.parent = std::move(parent);
-  me.started.store(0);
-  auto& children = registry();
-  new (&children.mutex) std::mutex;
-  children.children.clear();
 }
 
 std::vector<std::shared_ptr<detail::ChildProcess>> snapshot_children() {
@@ -162,16 +161,6 @@ void join_children_at_exit() {
   }
 }
 
-void register_child(std::shared_ptr<detail::ChildProcess> child) {
-  std::lock_guard lock(registry().mutex);
-  erase_reaped_children();
-  registry().children.push_back(std::move(child));
-  if (!registry().exit_handler_installed) {
-    registry().exit_handler_installed = true;
-    std::atexit(join_children_at_exit);
-  }
-}
-
 std::string default_name(const std::vector<int>& identity) {
   std::string name = "Process-";
   for (std::size_t i = 0; i < identity.size(); ++i) name += (i ? ":" : "") + std::to_string(identity[i]);
@@ -188,8 +177,57 @@ std::string current_exception_type() {
   return name;
 }
 
-/// In the child, before its target runs: signals back to their defaults, so that terminate() ends the
-/// child even if the parent's event loop had claimed SIGTERM and SIGINT; no signal blocked.
+/// A worker environment without init() would run main() again: stop before it starts processes itself.
+void check_not_uninitialized_worker() {
+  if (!detail::init_was_called() && std::getenv(detail::worker_variable))
+    throw ProcessError(
+        "this process was started as a cohort worker, but main() did not call cohort::init(argc, argv) first");
+}
+
+}  // namespace
+
+namespace detail {
+
+void throw_not_remote_callable(std::string_view type) {
+  throw ProcessError(fmt::format(
+      "Process.start: the target ({}) cannot be named in another process; under the spawn and forkserver start "
+      "methods pass a free function, a static member function or a captureless lambda, or use StartMethod::fork",
+      type));
+}
+
+void throw_not_transferable(std::string_view type) {
+  throw ProcessError(fmt::format(
+      "Process.start: argument type {} cannot be serialized, so it cannot cross to a spawn or forkserver child; give "
+      "it a cereal serialize() function, or use StartMethod::fork",
+      type));
+}
+
+void become_child(const std::string& name, bool daemon, const std::vector<int>& identity, ProcessInfo parent) {
+  auto& me = self();
+  me.name = name;
+  me.daemon = daemon;
+  me.identity = identity;
+  me.parent = std::move(parent);
+  me.started.store(0);
+  // A lock another thread of the parent held at the fork would stay locked forever: a fresh one.
+  auto& children = registry();
+  new (&children.mutex) std::mutex;
+  children.children.clear();
+  reset_fork_server_lock_after_fork();
+}
+
+void register_child(std::shared_ptr<ChildProcess> child) {
+  std::lock_guard lock(registry().mutex);
+  erase_reaped_children();
+  registry().children.push_back(std::move(child));
+  if (!registry().exit_handler_installed) {
+    registry().exit_handler_installed = true;
+    std::atexit(join_children_at_exit);
+  }
+}
+
+/// Signals back to their defaults, so that terminate() ends the child even if the parent's event loop had
+/// claimed SIGTERM and SIGINT; no signal blocked.
 void reset_signals() {
   for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) ::signal(signal_number, SIG_DFL);
   sigset_t none;
@@ -197,7 +235,49 @@ void reset_signals() {
   ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
 }
 
-}  // namespace
+void flush_stdio() {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+}
+
+void run_in_child(const std::string& name, const std::function<void()>& body) noexcept {
+  int code = 0;
+  try {
+    body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "Process %s:\n%s: %s\n", name.c_str(), current_exception_type().c_str(), e.what());
+    code = 1;
+  } catch (...) {
+    std::fprintf(stderr, "Process %s:\n%s\n", name.c_str(), current_exception_type().c_str());
+    code = 1;
+  }
+  join_children_at_exit();  // as Python's child does before it exits: its own children first
+  flush_stdio();
+  ::_exit(code);
+}
+
+}  // namespace detail
+
+const char* to_string(StartMethod method) noexcept {
+  switch (method) {
+    case StartMethod::fork:
+      return "fork";
+    case StartMethod::spawn:
+      return "spawn";
+    case StartMethod::forkserver:
+      return "forkserver";
+  }
+  return "unknown";
+}
+
+void set_start_method(StartMethod method) { self().start_method.store(static_cast<int>(method)); }
+
+StartMethod get_start_method() {
+  const int chosen = self().start_method.load();
+  if (chosen >= 0) return static_cast<StartMethod>(chosen);
+  return detail::init_was_called() ? StartMethod::forkserver : StartMethod::fork;
+}
 
 Process::Process() : Process(ProcessOptions{}) {}
 
@@ -205,6 +285,7 @@ Process::Process(ProcessOptions options) : options_(std::move(options)) {
   identity_ = self().identity;
   identity_.push_back(self().started.fetch_add(1) + 1);
   if (options_.name.empty()) options_.name = default_name(identity_);
+  if (!options_.start_method) options_.start_method = get_start_method();
   // As in Python, a child of a daemon would be a daemon too, but a daemon may not have children.
 }
 
@@ -228,21 +309,28 @@ void Process::start() {
   check_open("start");
   if (child_) throw ProcessError(fmt::format("Process.start: {} was already started", options_.name));
   if (self().daemon) throw ProcessError("Process.start: daemonic processes are not allowed to have children");
+  check_not_uninitialized_worker();
+  // A subclass's state is the object itself: only fork can carry it.
+  if (!target_ || *options_.start_method == StartMethod::fork)
+    start_forked();
+  else
+    start_from_program(*options_.start_method);
+}
 
-  // Whatever sits in the stdio buffers now would be written twice: by the parent and by the child.
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
+void Process::start_forked() {
+  detail::flush_stdio();
   const int parent_pid = ::getpid();
   const int pid = ::fork();
   if (pid < 0) throw ProcessError(fmt::format("Process.start: fork failed: {}", std::strerror(errno)));
   if (pid == 0) {
-    become_child(options_, identity_, ProcessInfo{self().name, parent_pid, self().daemon});
+    detail::become_child(options_.name, options_.daemon, identity_, ProcessInfo{self().name, parent_pid, self().daemon});
     if (options_.daemon) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent_pid) ::kill(::getpid(), SIGKILL);  // the parent died before prctl took effect
     }
-    run_child();
+    detail::set_process_name_after_fork(options_.name);
+    detail::reset_signals();
+    detail::run_in_child(options_.name, [this] { run(); });
   }
 
   detail::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
@@ -252,28 +340,33 @@ void Process::start() {
     ::waitpid(pid, nullptr, 0);
     throw ProcessError(fmt::format("Process.start: pidfd_open failed: {}", std::strerror(error)));
   }
-  child_ = std::make_shared<detail::ChildProcess>(pid, std::move(pidfd), ProcessInfo{options_.name, pid, options_.daemon});
-  register_child(child_);
+  child_ = std::make_shared<detail::ChildProcess>(pid, std::move(pidfd), detail::UniqueFd(),
+                                                  ProcessInfo{options_.name, pid, options_.daemon});
+  detail::register_child(child_);
 }
 
-void Process::run_child() noexcept {
-  detail::set_process_name_after_fork(options_.name);
-  reset_signals();
-  int code = 0;
-  try {
-    run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "Process %s:\n%s: %s\n", options_.name.c_str(), current_exception_type().c_str(), e.what());
-    code = 1;
-  } catch (...) {
-    std::fprintf(stderr, "Process %s:\n%s\n", options_.name.c_str(), current_exception_type().c_str());
-    code = 1;
+void Process::start_from_program(StartMethod method) {
+  if (!detail::init_was_called())
+    throw ProcessError(fmt::format(
+        "Process.start: the {} start method needs cohort::init(argc, argv) as the first statement of main()",
+        to_string(method)));
+  detail::ChildSpec spec;
+  spec.name = options_.name;
+  spec.daemon = options_.daemon;
+  spec.identity = identity_;
+  spec.parent_name = self().name;
+  spec.parent_pid = ::getpid();
+  spec.parent_daemon = self().daemon;
+  spec.start_method = static_cast<int>(get_start_method());
+  spec.log_level = detail::log_level_number();
+  std::vector<detail::UniqueFd> fds;
+  {
+    // The arguments are written now, as Python pickles them at start(); descriptors they hold go along.
+    detail::FdTransferScope transfer(fds);
+    spec.call = target_->call_frame();
   }
-  join_children_at_exit();  // as Python's child does before it exits: its own children first
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
-  ::_exit(code);
+  child_ = detail::launch(method, spec, fds);
+  detail::register_child(child_);
 }
 
 void Process::join() { join_until(detail::Clock::time_point::max()); }

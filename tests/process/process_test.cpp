@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "cohort/connection.hpp"
 #include "cohort/error.hpp"
 #include "cohort/runtime.hpp"
 #include "cohort/sleep.hpp"
@@ -37,7 +38,8 @@ TEST(Process, TargetRunsInAChildWithItsArguments) {
 
 TEST(Process, ChildRunsInAnotherProcess) {
   const int parent = ::getpid();
-  cohort::Process p([parent] { check_in_child(::getpid() != parent && ::getppid() == parent); });
+  cohort::Process p([](int parent) { check_in_child(::getpid() != parent && cohort::parent_process()->pid == parent); },
+                    parent);
   EXPECT_EQ(p.pid(), 0);
   p.start();
   EXPECT_GT(p.pid(), 0);
@@ -126,12 +128,15 @@ TEST(Process, ChildKnowsItselfAndItsParent) {
   EXPECT_EQ(cohort::current_process().pid, ::getpid());
   EXPECT_FALSE(cohort::parent_process().has_value());
   const int parent = ::getpid();
-  cohort::Process p({.name = "worker-7"}, [parent] {
-    const auto me = cohort::current_process();
-    const auto up = cohort::parent_process();
-    check_in_child(me.name == "worker-7" && me.pid == ::getpid() && up && up->pid == parent &&
-                   up->name == "MainProcess");
-  });
+  cohort::Process p(
+      {.name = "worker-7"},
+      [](int parent) {
+        const auto me = cohort::current_process();
+        const auto up = cohort::parent_process();
+        check_in_child(me.name == "worker-7" && me.pid == ::getpid() && up && up->pid == parent &&
+                       up->name == "MainProcess");
+      },
+      parent);
   p.start();
   p.join();
   EXPECT_EQ(p.exitcode(), 0);
@@ -140,7 +145,8 @@ TEST(Process, ChildKnowsItselfAndItsParent) {
 TEST(Process, GrandchildrenAreNamedAfterTheirParent) {
   cohort::Process p([] {
     const std::string parent_name = cohort::current_process().name;
-    cohort::Process child([parent_name] { check_in_child(cohort::current_process().name == parent_name + ":1"); });
+    cohort::Process child([](const std::string& parent) { check_in_child(cohort::current_process().name == parent + ":1"); },
+                          parent_name);
     child.start();
     child.join();
     check_in_child(child.exitcode() == 0);
@@ -246,20 +252,17 @@ TEST(Process, DaemonMayNotStartChildren) {
 // the orphan, so it can see the orphan's end and reap it.
 TEST(Process, DaemonDiesWhenItsParentIsKilled) {
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  cohort::Process middle([&fds] {
-    cohort::Process daemon({.daemon = true}, [] { std::this_thread::sleep_for(60s); });
-    daemon.start();
-    const int pid = daemon.pid();
-    if (::write(fds[1], &pid, sizeof pid) != sizeof pid) std::_Exit(2);
-    std::this_thread::sleep_for(60s);
-  });
+  auto [reader, writer] = cohort::Pipe(false);
+  cohort::Process middle(
+      [](cohort::Connection& report) {
+        cohort::Process daemon({.daemon = true}, [] { std::this_thread::sleep_for(60s); });
+        daemon.start();
+        report.send(daemon.pid());
+        std::this_thread::sleep_for(60s);
+      },
+      std::move(writer));
   middle.start();
-  int daemon_pid = 0;
-  ASSERT_EQ(::read(fds[0], &daemon_pid, sizeof daemon_pid), static_cast<ssize_t>(sizeof daemon_pid));
-  ::close(fds[0]);
-  ::close(fds[1]);
+  const int daemon_pid = reader.recv<int>();
   middle.kill();
   middle.join();
   // The orphaned daemon is now this process's child: it must end at once, killed by SIGKILL.
@@ -275,25 +278,23 @@ TEST(Process, DaemonDiesWhenItsParentIsKilled) {
 }
 
 TEST(Process, ChildWaitsForItsOwnChildrenBeforeExiting) {
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  cohort::Process parent([&fds] {
-    ::close(fds[0]);
-    cohort::Process late([&fds] {
-      std::this_thread::sleep_for(200ms);
-      const char done = 'x';
-      if (::write(fds[1], &done, 1) != 1) std::_Exit(2);
-    });
-    late.start();
-    // Returns without joining: the child's exit joins `late` first, as Python's does.
-  });
+  auto [reader, writer] = cohort::Pipe(false);
+  cohort::Process parent(
+      [](cohort::Connection& report) {
+        cohort::Process late(
+            [](cohort::Connection& out) {
+              std::this_thread::sleep_for(200ms);
+              out.send(std::string("late"));
+            },
+            std::move(report));
+        late.start();
+        // Returns without joining: the child's exit joins `late` first, as Python's does.
+      },
+      std::move(writer));
   parent.start();
-  ::close(fds[1]);
   parent.join();
-  char got = 0;
-  EXPECT_EQ(::read(fds[0], &got, 1), 1);  // the grandchild wrote before the parent ended
-  EXPECT_EQ(got, 'x');
-  ::close(fds[0]);
+  EXPECT_TRUE(reader.poll());  // the grandchild wrote before the parent ended
+  EXPECT_EQ(reader.recv<std::string>(), "late");
 }
 
 TEST(Process, CpuCountIsPositive) { EXPECT_GE(cohort::cpu_count(), 1); }

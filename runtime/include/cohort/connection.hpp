@@ -16,6 +16,7 @@
 
 #include "cohort/codec.hpp"
 #include "cohort/detail/clock.hpp"
+#include "cohort/detail/fd_transfer.hpp"
 #include "cohort/detail/unique_fd.hpp"
 #include "cohort/task.hpp"
 
@@ -70,6 +71,19 @@ class Connection {
   bool readable() const noexcept { return readable_; }
   bool writable() const noexcept { return writable_; }
   int fileno() const;
+
+  /// A Connection crosses to a spawn or forkserver child as a Process argument (its socket travels as a
+  /// descriptor); it cannot be written into a message.
+  template <class Archive>
+  void save(Archive& archive) const {
+    archive(detail::export_fd(fd_.get(), "Connection"), readable_, writable_);
+  }
+  template <class Archive>
+  void load(Archive& archive) {
+    std::uint32_t index = 0;
+    archive(index, readable_, writable_);
+    fd_ = detail::import_fd(index, "Connection");
+  }
 
  private:
   bool poll_until(detail::Clock::time_point deadline) const;

@@ -32,6 +32,9 @@ void set_process_name(std::string name);
 void set_process_name_after_fork(std::string name);
 /// Reads COHORT_LOG_LEVEL (trace, debug, info, warning, error, critical, off) if a parent set it.
 void apply_inherited_log_level();
+/// The logger's level as a number a child process can be given, and the inverse.
+int log_level_number();
+void set_log_level_number(int level);
 
 void log_debug(std::string_view message) noexcept;
 void log_warning(std::string_view message) noexcept;

@@ -2,10 +2,19 @@
 // signal it and read its exit code. Also the facts about processes: current_process, parent_process,
 // active_children, cpu_count.
 //
-// A child is forked from the process that calls start(): it runs the target on a copy of the parent's
-// memory, so any callable and any arguments work. Only the thread that forked lives on in the child;
-// locks other threads held at that moment stay held there, so fork from a program that runs other
-// threads only when the target does not need what those threads may hold.
+// Three start methods, as in Python:
+//   - fork: the child is forked from the process that calls start() and runs the target on a copy of the
+//     parent's memory, so any callable and any arguments work. Only the thread that forked lives on in
+//     the child; locks other threads held at that moment stay held there, so fork from a program that
+//     runs other threads only when the target does not need what those threads may hold.
+//   - spawn: the child re-executes this program, whose main() calls cohort::init(argc, argv) first; init
+//     receives the target and runs it instead of main.
+//   - forkserver: the child is forked from a server process that init() started while the program was
+//     still single-threaded. The default when init was called.
+// Under spawn and forkserver the target is named by its address in the program (a free function, a
+// static member function or a captureless lambda) and the arguments cross serialized with cereal;
+// Connection, Queue, locks and shared memory cross as descriptors. A subclass that overrides run() is
+// always forked: its state is the object itself, which only a copy of the memory can carry.
 #pragma once
 
 #include <chrono>
@@ -13,13 +22,29 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "cohort/detail/clock.hpp"
+#include "cohort/detail/remote_call.hpp"
+#include "cohort/detail/type_name.hpp"
+#include "cohort/task.hpp"
 
 namespace cohort {
+
+enum class StartMethod { fork, spawn, forkserver };
+
+/// "fork", "spawn" or "forkserver".
+const char* to_string(StartMethod method) noexcept;
+
+/// The start method of Processes (and pools) created from now on. spawn and forkserver need
+/// cohort::init(argc, argv) at the start of main (ProcessError when such a process starts otherwise).
+void set_start_method(StartMethod method);
+/// forkserver if init() was called in this program, fork otherwise, unless set_start_method chose.
+StartMethod get_start_method();
 
 struct ProcessOptions {
   /// Empty: "Process-N" (N counts this process's children; in a child, "Process-2:1" and so on).
@@ -27,6 +52,8 @@ struct ProcessOptions {
   /// A daemon child is killed when its parent ends, however it ends (even by SIGKILL), and may not
   /// start children of its own. The parent does not wait for it at exit.
   bool daemon = false;
+  /// Empty: get_start_method() at the time the Process is constructed.
+  std::optional<StartMethod> start_method = std::nullopt;
 };
 
 /// What a process knows about itself or a relative.
@@ -43,14 +70,40 @@ class ChildProcess;
 /// moved in.
 struct ProcessTarget {
   virtual ~ProcessTarget() = default;
+  /// Calls the target in a forked child.
   virtual void operator()() = 0;
+  /// The call as a frame for a spawned or forkserver child. ProcessError if the target or an argument
+  /// cannot cross (a capturing lambda, a type cereal cannot serialize).
+  virtual CallFrame call_frame() const = 0;
 };
 
-template <class Fn>
+[[noreturn]] void throw_not_remote_callable(std::string_view type);
+[[noreturn]] void throw_not_transferable(std::string_view type);
+
+template <class F, class... Args>
 struct ProcessTargetOf final : ProcessTarget {
-  explicit ProcessTargetOf(Fn f) : fn(std::move(f)) {}
-  void operator()() override { fn(); }
-  Fn fn;
+  template <class G, class... A>
+  explicit ProcessTargetOf(G&& f, A&&... a) : fn(std::forward<G>(f)), args(std::forward<A>(a)...) {}
+
+  void operator()() override {
+    std::apply([&](auto&... values) { std::invoke(fn, values...); }, args);
+  }
+
+  CallFrame call_frame() const override {
+    if constexpr (!is_remote_callable_v<F>) {
+      throw_not_remote_callable(type_name<F>());
+    } else if constexpr (!(is_transferable_v<Args> && ...)) {
+      const std::string_view names[] = {(is_transferable_v<Args> ? std::string_view() : type_name<Args>())...};
+      for (auto name : names)
+        if (!name.empty()) throw_not_transferable(name);
+      throw_not_transferable(type_name<std::tuple<Args...>>());
+    } else {
+      return std::apply([&](const auto&... values) { return make_call(fn, values...); }, args);
+    }
+  }
+
+  F fn;
+  std::tuple<Args...> args;
 };
 }  // namespace detail
 
@@ -69,8 +122,8 @@ class Process {
   template <class F, class... Args>
     requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
   Process(ProcessOptions options, F&& target, Args&&... args) : Process(std::move(options)) {
-    auto call = [fn = std::forward<F>(target), ... args = std::forward<Args>(args)]() mutable { std::invoke(fn, args...); };
-    target_ = std::make_unique<detail::ProcessTargetOf<decltype(call)>>(std::move(call));
+    target_ = std::make_unique<detail::ProcessTargetOf<std::decay_t<F>, std::decay_t<Args>...>>(std::forward<F>(target),
+                                                                                               std::forward<Args>(args)...);
   }
 
   /// Does not stop a running child (as in Python); it is reaped once it ends, and joined at exit
@@ -90,6 +143,8 @@ class Process {
   bool join(std::chrono::duration<Rep, Period> timeout) {
     return join_until(detail::deadline_after(timeout));
   }
+  /// join() for coroutines: suspends until the child ends without blocking the event loop.
+  task<void> async_join();
 
   bool is_alive();
   /// nullopt while running (or not started); -N if a signal N ended it; 1 if its target threw;
@@ -109,6 +164,7 @@ class Process {
   bool daemon() const noexcept { return options_.daemon; }
   /// Only before start(), as in Python.
   void set_daemon(bool daemon);
+  StartMethod start_method() const noexcept { return *options_.start_method; }
 
  protected:
   /// What the child does: calls the target. Override it in a subclass instead of passing a target.
@@ -117,7 +173,8 @@ class Process {
  private:
   bool join_until(detail::Clock::time_point deadline);
   void check_open(const char* what) const;
-  [[noreturn]] void run_child() noexcept;
+  void start_forked();
+  void start_from_program(StartMethod method);
 
   ProcessOptions options_;
   std::vector<int> identity_;

@@ -29,7 +29,8 @@ class FdTransferScope {
 /// message (send a Connection or a Queue to a child by passing it as an argument of the Process).
 std::uint32_t export_fd(int fd, const char* what);
 
-/// While deserializing inside an FdTransferScope: a duplicate of the descriptor with that index.
+/// While deserializing inside an FdTransferScope: takes the descriptor with that index (each index once,
+/// so that no stray copy keeps a pipe open after its object closed it).
 UniqueFd import_fd(std::uint32_t index, const char* what);
 
 }  // namespace cohort::detail

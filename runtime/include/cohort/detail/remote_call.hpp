@@ -1,0 +1,142 @@
+// The one remote-call protocol: how a call crosses to another process of the same program. A call frame
+// names two functions by their address relative to the module (executable or shared library) that holds
+// them, which is the same in every process running that build, whatever ASLR did:
+//   - the entry: an instance of remote_entry<F, Args...>, generated for each callable type and argument
+//     list at the call site, which knows how to decode the arguments and call;
+//   - the target: the function pointer to call, or nothing for a captureless lambda or other stateless
+//     callable, which the entry default-constructs.
+// The arguments travel as cereal binary data; an entry that returns a value appends it as a codec frame.
+// Process targets, pool tasks, process actors and manager calls all travel this way.
+#pragma once
+
+#include <cereal/access.hpp>
+#include <cereal/details/traits.hpp>
+
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "cohort/codec.hpp"
+
+namespace cohort::detail {
+
+/// Where a function lives: the module's path as the dynamic linker names it (empty for the executable)
+/// and the offset from that module's load address.
+struct FunctionAddress {
+  std::string module;
+  std::uint64_t offset = 0;
+
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(module, offset);
+  }
+};
+
+/// The address of a function of this process as another process of the same build can find it.
+/// ProcessError if it is not inside a loaded module (a JIT-compiled or otherwise synthesized function).
+FunctionAddress address_of(const void* function);
+/// The inverse, in the receiving process. SerializationError if the module is not loaded here or the
+/// offset does not point into its code.
+const void* resolve(const FunctionAddress& address);
+
+/// Decodes arguments and calls. `target`: the resolved function pointer (null for stateless callables);
+/// `result`: where a returned value is appended, or null to discard it.
+using RemoteEntry = void (*)(const void* target, std::string_view arguments, std::string* result);
+
+struct CallFrame {
+  FunctionAddress entry;
+  bool has_target = false;
+  FunctionAddress target;
+  std::string arguments;
+
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(entry, has_target, target, arguments);
+  }
+};
+
+/// Callables that can be named in another process: function pointers, and empty class types that can be
+/// default-constructed there (captureless lambdas, stateless function objects).
+template <class F>
+inline constexpr bool is_function_pointer_v = std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
+template <class F>
+inline constexpr bool is_stateless_callable_v =
+    std::is_class_v<F> && std::is_empty_v<F> && std::is_default_constructible_v<F>;
+template <class F>
+inline constexpr bool is_remote_callable_v = is_function_pointer_v<F> || is_stateless_callable_v<F>;
+
+/// Whether cereal can write T with cohort's archive and read it back into a T it constructs.
+template <class T>
+inline constexpr bool is_transferable_v = cereal::traits::is_output_serializable<T, BinaryWriter>::value &&
+                                          cereal::traits::is_input_serializable<T, BinaryReader>::value;
+
+/// Constructs an argument to load into: publicly default-constructible types, or types that befriend
+/// cereal::access (a Barrier, say, whose default state makes no sense to users).
+template <class T>
+std::unique_ptr<T> construct_for_loading() {
+  if constexpr (std::is_default_constructible_v<T>)
+    return std::make_unique<T>();
+  else
+    return std::unique_ptr<T>(cereal::access::construct<T>());
+}
+
+template <class F, class... Args>
+void remote_entry(const void* target, std::string_view arguments, std::string* result) {
+  std::tuple<std::unique_ptr<Args>...> loaded{construct_for_loading<Args>()...};
+  {
+    BinaryReader archive(arguments);
+    try {
+      std::apply([&](auto&... values) { (archive(*values), ...); }, loaded);
+    } catch (...) {
+      rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), true);
+    }
+    if (archive.remaining() != 0) throw_trailing_bytes(type_name<std::tuple<Args...>>(), archive.remaining());
+  }
+  const auto call = [&]() -> decltype(auto) {
+    if constexpr (is_function_pointer_v<F>) {
+      return std::apply([&](auto&... values) -> decltype(auto) { return std::invoke(reinterpret_cast<F>(const_cast<void*>(target)), *values...); },
+                        loaded);
+    } else {
+      F function{};
+      return std::apply([&](auto&... values) -> decltype(auto) { return std::invoke(function, *values...); }, loaded);
+    }
+  };
+  using R = decltype(call());
+  if constexpr (std::is_void_v<R>) {
+    call();
+  } else {
+    auto value = call();
+    if (result) dump_to(*result, value);
+  }
+}
+
+/// A call frame for `function(args...)`. Arguments that hold descriptors export them into the
+/// FdTransferScope active on this thread.
+template <class F, class... Args>
+  requires is_remote_callable_v<F> && (is_transferable_v<Args> && ...)
+CallFrame make_call(const F& function, const Args&... args) {
+  CallFrame frame;
+  frame.entry = address_of(reinterpret_cast<const void*>(&remote_entry<F, Args...>));
+  if constexpr (is_function_pointer_v<F>) {
+    frame.has_target = true;
+    frame.target = address_of(reinterpret_cast<const void*>(function));
+  }
+  BinaryWriter archive(frame.arguments);
+  try {
+    (archive(args), ...);
+  } catch (...) {
+    rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), false);
+  }
+  return frame;
+}
+
+/// Runs a received call in this process; its result (if any, and if `result` is not null) is appended.
+void invoke(const CallFrame& frame, std::string* result);
+
+}  // namespace cohort::detail

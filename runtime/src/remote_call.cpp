@@ -1,0 +1,88 @@
+// Module-relative function addresses through the dynamic linker's list of loaded modules.
+#include "cohort/detail/remote_call.hpp"
+
+#include <link.h>
+
+#include <cstdint>
+
+#include <fmt/format.h>
+
+#include "cohort/error.hpp"
+
+namespace cohort::detail {
+namespace {
+
+/// One search over the loaded modules: either for the module that holds an address, or for a module by
+/// name (then `offset` is checked to lie in its executable code).
+struct Search {
+  std::uintptr_t address = 0;
+  const std::string* module = nullptr;
+  std::uint64_t offset = 0;
+  bool found = false;
+  bool in_code = false;
+  std::string found_module;
+  std::uintptr_t base = 0;
+};
+
+bool segment_holds(const dl_phdr_info* info, std::uintptr_t address, bool code_only) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& segment = info->dlpi_phdr[i];
+    if (segment.p_type != PT_LOAD) continue;
+    if (code_only && !(segment.p_flags & PF_X)) continue;
+    const std::uintptr_t start = info->dlpi_addr + segment.p_vaddr;
+    if (address >= start && address < start + segment.p_memsz) return true;
+  }
+  return false;
+}
+
+int visit(dl_phdr_info* info, std::size_t, void* data) {
+  auto& search = *static_cast<Search*>(data);
+  const std::string_view name = info->dlpi_name ? info->dlpi_name : "";
+  if (search.module) {
+    if (name != *search.module) return 0;
+    search.found = true;
+    search.base = info->dlpi_addr;
+    search.in_code = segment_holds(info, info->dlpi_addr + search.offset, true);
+    return 1;
+  }
+  if (!segment_holds(info, search.address, false)) return 0;
+  search.found = true;
+  search.found_module = std::string(name);
+  search.base = info->dlpi_addr;
+  return 1;
+}
+
+}  // namespace
+
+FunctionAddress address_of(const void* function) {
+  Search search;
+  search.address = reinterpret_cast<std::uintptr_t>(function);
+  dl_iterate_phdr(visit, &search);
+  if (!search.found)
+    throw ProcessError(fmt::format("function at {} is not in any loaded module: it cannot be called in another process",
+                                   function));
+  return FunctionAddress{std::move(search.found_module), search.address - search.base};
+}
+
+const void* resolve(const FunctionAddress& address) {
+  Search search;
+  search.module = &address.module;
+  search.offset = address.offset;
+  dl_iterate_phdr(visit, &search);
+  const std::string_view module = address.module.empty() ? "the executable" : std::string_view(address.module);
+  if (!search.found)
+    throw SerializationError(fmt::format("remote call names a function in {}, which is not loaded in this process", module));
+  if (!search.in_code)
+    throw SerializationError(fmt::format(
+        "remote call names offset {:#x} of {}, which is not code here: the processes run different builds", address.offset,
+        module));
+  return reinterpret_cast<const void*>(search.base + address.offset);
+}
+
+void invoke(const CallFrame& frame, std::string* result) {
+  const auto entry = reinterpret_cast<RemoteEntry>(const_cast<void*>(resolve(frame.entry)));
+  const void* target = frame.has_target ? resolve(frame.target) : nullptr;
+  entry(target, frame.arguments, result);
+}
+
+}  // namespace cohort::detail
