@@ -3,6 +3,7 @@
 
 #include "cohort/codec.hpp"
 #include "cohort/connection.hpp"
+#include "cohort/context.hpp"
 #include "cohort/error.hpp"
 #include "cohort/future.hpp"
 #include "cohort/gather.hpp"

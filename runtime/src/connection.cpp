@@ -2,6 +2,7 @@
 #include "cohort/connection.hpp"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
 
 namespace cohort {
@@ -47,9 +49,24 @@ namespace {
   throw Error(fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
-/// Reads exactly `size` bytes unless the stream ends first; returns how many were read.
-std::size_t read_full(int fd, char* data, std::size_t size) {
+/// Reads exactly `size` bytes unless the stream ends first; returns how many were read. `spin_first`:
+/// poll without blocking for a short while before sleeping in recv, so that a reply microseconds away (a
+/// peer answering a request) costs neither side a sleep and a wake-up.
+std::size_t read_full(int fd, char* data, std::size_t size, bool spin_first = false) {
   std::size_t done = 0;
+  if (spin_first) {
+    ssize_t n = -1;
+    detail::spin_until([&] {
+      n = ::recv(fd, data, size, MSG_DONTWAIT);
+      if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return true;
+      // On a busy machine the peer may be waiting for this CPU: let it have it.
+      ::sched_yield();
+      return false;
+    });
+    if (n == 0) return 0;
+    if (n > 0) done = static_cast<std::size_t>(n);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) throw_os_error("Connection.recv");
+  }
   while (done < size) {
     const ssize_t n = ::recv(fd, data + done, size - done, 0);
     if (n > 0) {
@@ -114,7 +131,7 @@ void Connection::send_bytes(std::string_view bytes) {
 std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
   check_readable("recv");
   detail::MessageHeader header{};
-  const std::size_t got = read_full(fd_.get(), reinterpret_cast<char*>(&header), sizeof header);
+  const std::size_t got = read_full(fd_.get(), reinterpret_cast<char*>(&header), sizeof header, true);
   const std::uint64_t size = detail::message_body_size(header, got, "Connection.recv");
   std::string body;
   while (body.size() < size) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cohort/connection.hpp"
+#include "cohort/context.hpp"
 #include "cohort/error.hpp"
 #include "cohort/gather.hpp"
 #include "cohort/process.hpp"
@@ -150,6 +151,30 @@ TEST(Process, AsyncJoinWaitsWithoutBlockingTheLoop) {
   }());
   EXPECT_GE(ticks, 5);
   EXPECT_EQ(p.exitcode(), 0);
+}
+
+}  // namespace
+
+namespace {
+
+void exit_with(int code) { std::exit(code); }
+
+TEST(StartMethod, ContextsStartProcessesWithTheirMethod) {
+  for (auto method : {cohort::StartMethod::fork, cohort::StartMethod::spawn, cohort::StartMethod::forkserver}) {
+    const auto ctx = cohort::get_context(method);
+    EXPECT_EQ(ctx.start_method(), method);
+    auto p = ctx.process(exit_with, 4);
+    auto named = ctx.process({.name = "from-context"}, exit_with, 5);
+    EXPECT_EQ(p.start_method(), method);
+    EXPECT_EQ(named.name(), "from-context");
+    p.start();
+    named.start();
+    p.join();
+    named.join();
+    EXPECT_EQ(p.exitcode(), 4);
+    EXPECT_EQ(named.exitcode(), 5);
+  }
+  EXPECT_EQ(cohort::get_context().start_method(), cohort::get_start_method());
 }
 
 }  // namespace
