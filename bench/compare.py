@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Prints the same-run comparison of cohort with its peers, as a Markdown table.
 
-Usage: compare.py cohort.json python.jsonl
-cohort.json is Google Benchmark's --benchmark_out (JSON); python.jsonl holds the anchors' JSON lines.
+Usage: compare.py cohort.json python.jsonl [cohort_drivers.jsonl]
+cohort.json is Google Benchmark's --benchmark_out (JSON); python.jsonl holds the anchors' JSON lines;
+cohort_drivers.jsonl holds the lines of cohort's standalone drivers (same format as the anchors, names
+prefixed "cohort_").
 Every ratio is a speedup: how many times faster cohort is than the peer (> 1: cohort is faster), so
 only numbers from the same run are ever divided by each other.
 """
@@ -53,6 +55,7 @@ def fmt(x, unit=""):
 def main():
     context, cpp = load_cohort(sys.argv[1])
     py = load_python(sys.argv[2])
+    drivers = load_python(sys.argv[3]) if len(sys.argv) > 3 else {}
     rows = []
 
     def cpp_value(key, field):
@@ -100,6 +103,22 @@ def main():
         add(f"thread: submit(fn).get() round trip, median, {workers} worker(s)",
             cpp_value(f"submit_get_round_trip_cohort/workers:{workers}", "p50_us"), "us",
             "asio::post + std::promise", cpp_value(f"submit_get_round_trip_asio/workers:{workers}", "p50_us"), False)
+
+    def driver_value(name):
+        rec = drivers.get("cohort_" + name)
+        return None if rec is None else float(rec["value"])
+
+    # The multiprocessing workloads: (anchor name, description, unit, higher is better, minimum speedup).
+    for name, what, unit, higher, minimum in (
+            ("queue_small", "Queue: 200k small ints, producer -> consumer process", "msgs/s", True, 30),
+            ("queue_1mb", "Queue: 500 x 1 MiB, producer -> consumer process", "MB/s", True, 3),
+            ("pipe_pingpong", "Pipe round trip, parent <-> child", "us", False, 5),
+            ("spawn_join_fork", "start + join a no-op Process, fork", "ms", False, 5),
+            ("spawn_join_spawn", "start + join a no-op Process, spawn", "ms", False, 5),
+            ("spawn_join_forkserver", "start + join a no-op Process, forkserver", "ms", False, 5),
+            ("value_lock_incr", "Value += 1 under get_lock(), 2 processes", "increments/s", True, 10)):
+        add(what, driver_value(name), unit, f"Python multiprocessing ({name})", py_value(name), higher,
+            f">= {minimum}x" if higher else f"<= 1/{minimum}", at_least(minimum))
 
     python_version = next(iter(py.values()))["params"]["python"] if py else "n/a"
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {context.get('num_cpus')} CPUs at "

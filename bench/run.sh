@@ -13,20 +13,32 @@ python=${PYTHON:-python3}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_TESTS=OFF \
   -DCOHORT_BUILD_EXAMPLES=OFF -DCOHORT_BUILD_BENCHMARKS=ON >/dev/null
 # Two jobs at most: the machine this runs on has two cores and is shared.
-cmake --build "$build" -j2 --target cohort_benchmarks
+cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench queue_throughput value_lock_incr
 mkdir -p "$out"
 
 echo "== cohort and its C++ peers" >&2
 "$build/bench/cohort_benchmarks" --benchmark_out="$out/cohort.json" --benchmark_out_format=json \
   --benchmark_display_aggregates_only=true "$@"
 
+echo "== cohort multiprocessing drivers" >&2
+{
+  "$build/bench/cohort_process_bench"
+  "$build/bench/queue_throughput"
+  "$build/bench/value_lock_incr"
+} | tee "$out/cohort_drivers.jsonl"
+
 echo "== Python anchors" >&2
 {
   "$python" "$here/anchors/tpe_submit.py"
   "$python" "$here/anchors/asyncio_run_in_executor.py" thread
   "$python" "$here/anchors/asyncio_round_trip.py"
+  "$python" "$here/anchors/queue_small.py"
+  "$python" "$here/anchors/queue_1mb.py"
+  "$python" "$here/anchors/value_lock_incr.py"
+  "$python" "$here/anchors/pipe_pingpong.py"
+  for method in fork spawn forkserver; do "$python" "$here/anchors/spawn_join.py" "$method"; done
 } | tee "$out/python.jsonl"
 
 echo >&2
-"$python" "$here/compare.py" "$out/cohort.json" "$out/python.jsonl" | tee "$out/table.md"
+"$python" "$here/compare.py" "$out/cohort.json" "$out/python.jsonl" "$out/cohort_drivers.jsonl" | tee "$out/table.md"
 echo "results: $out" >&2

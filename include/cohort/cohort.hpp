@@ -1,18 +1,27 @@
 // Everything cohort offers, in one include.
 #pragma once
 
+#include "cohort/barrier.hpp"
 #include "cohort/codec.hpp"
+#include "cohort/condition.hpp"
 #include "cohort/connection.hpp"
 #include "cohort/context.hpp"
 #include "cohort/error.hpp"
+#include "cohort/event.hpp"
 #include "cohort/future.hpp"
 #include "cohort/gather.hpp"
 #include "cohort/init.hpp"
+#include "cohort/lock.hpp"
 #include "cohort/log.hpp"
 #include "cohort/process.hpp"
+#include "cohort/queue.hpp"
 #include "cohort/runtime.hpp"
+#include "cohort/semaphore.hpp"
+#include "cohort/shared_memory.hpp"
+#include "cohort/shared_value.hpp"
 #include "cohort/sleep.hpp"
 #include "cohort/spawn.hpp"
+#include "cohort/subprocess.hpp"
 #include "cohort/task.hpp"
 #include "cohort/wait_for.hpp"
 

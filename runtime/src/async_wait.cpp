@@ -211,8 +211,15 @@ task<void> await_within(std::shared_ptr<FutureStateBase> state, std::shared_ptr<
     request_cancel(control);
     throw;
   }
-  if (!done) {
-    request_cancel(control);
+  if (done) co_return;
+  // As Python's wait_for: the task is cancelled and waited for, so that nothing it does outlives the
+  // call, and a task that finished in the same instant (an item it already took off a queue, say) keeps
+  // its result instead of losing it to the timeout.
+  request_cancel(control);
+  co_await async_wait_done(state);
+  try {
+    state->rethrow_if_failed();
+  } catch (const CancelledError&) {
     throw_timeout("wait_for", timeout);
   }
 }

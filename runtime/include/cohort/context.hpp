@@ -2,10 +2,12 @@
 // program's default is.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <utility>
 
 #include "cohort/process.hpp"
+#include "cohort/queue.hpp"
 
 namespace cohort {
 
@@ -20,11 +22,18 @@ class Context {
   Process process(F&& target, Args&&... args) const {
     return process(ProcessOptions{}, std::forward<F>(target), std::forward<Args>(args)...);
   }
-  /// The same with options; their start_method, if set, must agree with the context.
+  /// The same with options; the context's start method replaces theirs.
   template <class F, class... Args>
   Process process(ProcessOptions options, F&& target, Args&&... args) const {
     options.start_method = method_;
     return Process(std::move(options), std::forward<F>(target), std::forward<Args>(args)...);
+  }
+
+  /// Queue<T>(maxsize). Queues work with every start method; this is here so that code written against
+  /// a context reads as Python's `ctx.Queue()`.
+  template <class T>
+  Queue<T> queue(std::size_t maxsize = 0) const {
+    return Queue<T>(maxsize);
   }
 
  private:

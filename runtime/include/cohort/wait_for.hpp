@@ -14,13 +14,15 @@
 namespace cohort {
 
 namespace detail {
-/// Waits for `state`; past `timeout` (or if the awaiting coroutine is cancelled) cancels the task and
-/// throws TimeoutError (or CancelledError).
+/// Waits for `state`. Past `timeout` it cancels the task and waits for it to end: TimeoutError if the
+/// cancellation took, otherwise the task's own outcome stands. If the awaiting coroutine is cancelled,
+/// cancels the task and throws CancelledError.
 task<void> await_within(std::shared_ptr<FutureStateBase> state, std::shared_ptr<TaskControl> control,
                         Clock::duration timeout);
 }  // namespace detail
 
-/// Runs `work` and returns its result, or cancels it and throws TimeoutError once `timeout` passes.
+/// Runs `work` and returns its result, or cancels it and throws TimeoutError once `timeout` passes. The
+/// task has ended when wait_for returns; if it completed just as the time ran out, its result is returned.
 template <class T, class Rep, class Period>
 task<T> wait_for(task<T> work, std::chrono::duration<Rep, Period> timeout) {
   const auto executor = co_await boost::asio::this_coro::executor;
