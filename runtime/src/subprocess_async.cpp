@@ -43,43 +43,45 @@ void set_nonblocking(int fd) {
 /// Writes `input` to the child's stdin, then closes it so that the child sees the end.
 task<void> feed(PipeEnd& stdin_end, std::string_view input) {
   if (!stdin_end) co_return;
-  detail::BorrowedDescriptor watch(co_await asio::this_coro::executor, stdin_end.fileno(), operation);
-  std::size_t done = 0;
-  while (done < input.size()) {
-    const long n = detail::write_without_sigpipe(stdin_end.fileno(), input.data() + done,
-                                                 std::min(input.size() - done, chunk_size));
-    if (n >= 0) {
-      done += static_cast<std::size_t>(n);
-    } else if (n == -EAGAIN) {
-      co_await watch.wait(descriptor_base::wait_write);
-    } else if (n == -EPIPE) {
-      break;  // the child stopped reading: as Python, not an error
-    } else {
-      throw ProcessError(
-          fmt::format("subprocess.async_run: writing stdin failed: {}", std::strerror(static_cast<int>(-n))));
+  {
+    detail::BorrowedDescriptor watch(co_await asio::this_coro::executor, stdin_end.fileno(), operation);
+    while (!input.empty()) {
+      const long n =
+          detail::write_without_sigpipe(stdin_end.fileno(), input.data(), std::min(input.size(), chunk_size));
+      if (n >= 0) {
+        input.remove_prefix(static_cast<std::size_t>(n));
+      } else if (n == -EAGAIN) {
+        co_await watch.wait(descriptor_base::wait_write);
+      } else if (n == -EPIPE) {
+        break;  // the child stopped reading: as Python, not an error
+      } else {
+        throw ProcessError(
+            fmt::format("subprocess.async_run: writing stdin failed: {}", std::strerror(static_cast<int>(-n))));
+      }
     }
-  }
+  }  // the watch lets go of the descriptor before it is closed: a closed number can be reused at once
   stdin_end.close();
 }
 
 /// Reads one of the child's outputs to its end.
 task<void> drain(PipeEnd& end, std::string& output) {
   if (!end) co_return;
-  detail::BorrowedDescriptor watch(co_await asio::this_coro::executor, end.fileno(), operation);
-  for (;;) {
-    const std::size_t before = output.size();
-    output.resize(before + chunk_size);
-    const ssize_t n = ::read(end.fileno(), output.data() + before, chunk_size);
-    const int error = errno;
-    output.resize(before + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-    if (n > 0) continue;
-    if (n == 0) break;
-    if (error == EAGAIN) {
-      co_await watch.wait(descriptor_base::wait_read);
-    } else if (error != EINTR) {
-      throw ProcessError(fmt::format("subprocess.async_run: reading output failed: {}", std::strerror(error)));
+  {
+    detail::BorrowedDescriptor watch(co_await asio::this_coro::executor, end.fileno(), operation);
+    std::string chunk(chunk_size, '\0');
+    for (;;) {
+      const ssize_t n = ::read(end.fileno(), chunk.data(), chunk.size());
+      if (n > 0) {
+        output.append(chunk.data(), static_cast<std::size_t>(n));
+      } else if (n == 0) {
+        break;
+      } else if (errno == EAGAIN) {
+        co_await watch.wait(descriptor_base::wait_read);
+      } else if (errno != EINTR) {
+        throw ProcessError(fmt::format("subprocess.async_run: reading output failed: {}", std::strerror(errno)));
+      }
     }
-  }
+  }  // as in feed: released before closed
   end.close();
 }
 
