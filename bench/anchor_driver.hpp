@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cohort_bench {
@@ -32,6 +33,14 @@ inline void emit_like_anchor(const std::string& name, std::vector<double> values
               "\"samples\": [%s]}}\n",
               name.c_str(), median, unit.c_str(), values.front(), values.back(), samples.c_str());
   std::fflush(stdout);
+}
+
+/// Whether the command line asks for workload `name`: every workload when it names none.
+inline bool workload_wanted(int argc, char** argv, std::string_view name) {
+  if (argc < 2) return true;
+  for (int i = 1; i < argc; ++i)
+    if (name == argv[i]) return true;
+  return false;
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {

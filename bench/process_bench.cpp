@@ -69,12 +69,7 @@ void spawn_join(cohort::StartMethod method, int count) {
 
 int main(int argc, char** argv) {
   cohort::init(argc, argv);
-  auto wanted = [&](std::string_view name) {
-    if (argc < 2) return true;
-    for (int i = 1; i < argc; ++i)
-      if (name == argv[i]) return true;
-    return false;
-  };
+  auto wanted = [&](std::string_view name) { return cohort_bench::workload_wanted(argc, argv, name); };
   if (wanted("pipe_pingpong")) pipe_pingpong();
   if (wanted("spawn_join_fork")) spawn_join(cohort::StartMethod::fork, 100);
   if (wanted("spawn_join_spawn")) spawn_join(cohort::StartMethod::spawn, 20);

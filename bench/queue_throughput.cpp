@@ -92,12 +92,7 @@ void queue_1mb() {
 
 int main(int argc, char** argv) {
   cohort::init(argc, argv);
-  auto wanted = [&](std::string_view name) {
-    if (argc < 2) return true;
-    for (int i = 1; i < argc; ++i)
-      if (name == argv[i]) return true;
-    return false;
-  };
+  auto wanted = [&](std::string_view name) { return cohort_bench::workload_wanted(argc, argv, name); };
   if (wanted("queue_small")) queue_small();
   if (wanted("queue_1mb")) queue_1mb();
 }
