@@ -56,11 +56,12 @@ std::size_t read_full(int fd, char* data, std::size_t size, bool spin_first = fa
   std::size_t done = 0;
   if (spin_first) {
     ssize_t n = -1;
+    int polls = 0;
     detail::spin_until([&] {
       n = ::recv(fd, data, size, MSG_DONTWAIT);
       if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return true;
-      // On a busy machine the peer may be waiting for this CPU: let it have it.
-      ::sched_yield();
+      // Past the first few microseconds, and on a busy machine, the peer may be waiting for this CPU.
+      if (++polls % 8 == 0) ::sched_yield();
       return false;
     });
     if (n == 0) return 0;
