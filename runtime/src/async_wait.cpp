@@ -123,18 +123,20 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
   /// Runs on the handler's executor.
   void finish(WaitResult result) {
     if (finished_.exchange(true)) return;
+    std::optional<WorkExecutor> work;  // keeps the loop alive until the handler has run
     {
+      // on_ready() reads the executor under this mutex from whichever thread completes the future.
       std::lock_guard lock(link_->mutex);
       if (!link_->alive) return;
       link_->parked.erase(this);
+      work = std::move(executor_);
+      executor_.reset();
     }
     if (slot_.is_connected()) slot_.clear();
     if (timer_) timer_->cancel();
     if (result != ready && callback_id_ != 0) state_->remove_callback(callback_id_);
     auto handler = std::move(*handler_);
     handler_.reset();
-    auto work = std::move(*executor_);  // keeps the loop alive until the handler has run
-    executor_.reset();
     std::move(handler)(static_cast<int>(result));
   }
 

@@ -620,7 +620,9 @@ TEST(Queue, ACancelledAsyncGetTakesNoItem) {
   std::sort(got.begin(), got.end());
   ASSERT_EQ(got.size(), std::size_t{count});
   for (int i = 0; i < count; ++i) EXPECT_EQ(got[i], i);
-  EXPECT_GT(cancelled, 0);
+  // How many gets the cancellation beat depends on the machine's speed (under ThreadSanitizer, often
+  // none); the deterministic case is the empty-queue wait_for above.
+  RecordProperty("cancelled_gets", cancelled);
 }
 
 TEST(JoinableQueue, AsyncJoinWaitsForTheWorkers) {
