@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
 #include "cohort/log.hpp"
 
@@ -63,7 +64,7 @@ bool FutureStateBase::cancel() {
   std::unique_lock lock(mutex_);
   const auto current = status();
   if (current == FutureStatus::cancelled) return true;
-  if (current != FutureStatus::pending) return false;
+  if (current != FutureStatus::pending || finishing_locked()) return false;
   publish(lock, FutureStatus::cancelled);
   return true;
 }
@@ -71,6 +72,11 @@ bool FutureStateBase::cancel() {
 bool FutureStateBase::set_running_or_notify_cancel() noexcept {
   auto word = word_.load(std::memory_order_acquire);
   for (;;) {
+    if (word & completing_bit) {  // a cancel() is publishing: its outcome decides
+      wait_until_published();
+      word = word_.load(std::memory_order_acquire);
+      continue;
+    }
     const auto current = static_cast<FutureStatus>(word & status_mask);
     if (current == FutureStatus::cancelled) return false;
     if (current != FutureStatus::pending) return true;
@@ -89,7 +95,7 @@ bool FutureStateBase::try_set_exception(std::exception_ptr error) noexcept {
 
 bool FutureStateBase::mark_cancelled() noexcept {
   std::unique_lock lock(mutex_);
-  if (done()) return false;
+  if (finishing_locked()) return false;
   publish(lock, FutureStatus::cancelled);
   return true;
 }
@@ -113,11 +119,12 @@ void FutureStateBase::rethrow_if_failed() const {
 std::uint64_t FutureStateBase::on_done(Callback fn) {
   {
     std::lock_guard lock(mutex_);
-    if (!done()) {
+    if (!finishing_locked()) {
       callbacks_.emplace_back(++next_callback_id_, std::move(fn));
       return next_callback_id_;
     }
   }
+  wait_until_published();  // the callback must see the result
   try {
     fn();
   } catch (...) {
@@ -137,13 +144,21 @@ bool FutureStateBase::remove_callback(std::uint64_t id) noexcept {
   return false;
 }
 
+void FutureStateBase::wait_until_published() const noexcept {
+  while (!done()) cpu_relax();
+}
+
 void FutureStateBase::throw_already_done() { throw InvalidStateError("the future already has a result"); }
 
 void FutureStateBase::publish(std::unique_lock<std::mutex>& lock, FutureStatus final_status) noexcept {
-  const auto previous = word_.exchange(static_cast<std::uint32_t>(final_status), std::memory_order_acq_rel);
+  // A waiter that sees the final status may destroy this state at once, mutex included. So the callbacks
+  // are taken and the lock released first (the completing bit turns other completers and on_done away
+  // meanwhile), and the status is the last thing written; a futex wake on the former address is harmless.
   auto callbacks = std::move(callbacks_);
   callbacks_.clear();
+  word_.fetch_or(completing_bit, std::memory_order_relaxed);
   lock.unlock();
+  const auto previous = word_.exchange(static_cast<std::uint32_t>(final_status), std::memory_order_acq_rel);
   if (previous & waiters_bit) futex_wake_all(word_);
   for (auto& [id, fn] : callbacks) {
     try {

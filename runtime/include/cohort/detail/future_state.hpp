@@ -65,7 +65,7 @@ class FutureStateBase {
   template <class Store>
   bool try_finish(Store&& store) {
     std::unique_lock lock(mutex_);
-    if (done()) return false;
+    if (finishing_locked()) return false;
     std::forward<Store>(store)();
     publish(lock, FutureStatus::finished);
     return true;
@@ -76,6 +76,15 @@ class FutureStateBase {
  private:
   static constexpr std::uint32_t status_mask = 0x3;
   static constexpr std::uint32_t waiters_bit = 0x4;
+  /// Set under the lock while publish() finishes: the state is taken, but waiters do not see it done yet.
+  static constexpr std::uint32_t completing_bit = 0x8;
+
+  /// With the lock held: done, or being completed by another thread.
+  bool finishing_locked() const noexcept {
+    return done() || (word_.load(std::memory_order_relaxed) & completing_bit) != 0;
+  }
+  /// Until a completion in progress has published its status.
+  void wait_until_published() const noexcept;
 
   /// Sets the final status, releases the lock, wakes blocked waiters and runs the callbacks.
   void publish(std::unique_lock<std::mutex>& lock, FutureStatus final_status) noexcept;
