@@ -1,10 +1,9 @@
-// Connection's blocking side: whole messages over a stream socket.
+// Connection's blocking side: whole messages through a Pipe's shared rings, sleeping on the ring's socket
+// only after a short poll.
 #include "cohort/connection.hpp"
 
 #include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +13,7 @@
 
 #include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
+#include "pipe_stream.hpp"
 
 namespace cohort {
 
@@ -25,11 +25,7 @@ void check_message_size(std::uint64_t size, const char* what) {
         fmt::format("{}: message of {} bytes exceeds max_message_size() ({} bytes)", what, size, max_message_size()));
 }
 
-std::uint64_t message_body_size(const MessageHeader& header, std::size_t received, const char* what) {
-  if (received == 0) throw EOFError(fmt::format("{}: the other end is closed", what));
-  if (received < sizeof header)
-    throw EOFError(
-        fmt::format("{}: the stream ended inside a message header ({} of {} bytes)", what, received, sizeof header));
+std::uint64_t message_body_size(const MessageHeader& header, const char* what) {
   if (header.magic != message_magic)
     throw SerializationError(
         fmt::format("{}: not a cohort message (magic {:#010x}); the stream is corrupt", what, header.magic));
@@ -41,6 +37,11 @@ void throw_truncated_body(const char* what, std::uint64_t received, std::uint64_
   throw EOFError(fmt::format("{}: the stream ended inside a message ({} of {} bytes)", what, received, size));
 }
 
+void write_unframed(Connection& end, std::string_view bytes) {
+  end.check_writable("send");
+  end.write_stream(bytes, {}, "Connection.send");
+}
+
 }  // namespace detail
 
 namespace {
@@ -49,99 +50,95 @@ namespace {
   throw Error(fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
-/// Reads exactly `size` bytes unless the stream ends first; returns how many were read. `spin_first`:
-/// poll without blocking for a short while before sleeping in recv, so that a reply microseconds away (a
-/// peer answering a request) costs neither side a sleep and a wake-up.
-std::size_t read_full(int fd, char* data, std::size_t size, bool spin_first = false) {
-  std::size_t done = 0;
-  if (spin_first) {
-    ssize_t n = -1;
-    int polls = 0;
-    detail::spin_until([&] {
-      n = ::recv(fd, data, size, MSG_DONTWAIT);
-      if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return true;
-      // Past the first few microseconds, and on a busy machine, the peer may be waiting for this CPU.
-      if (++polls % 8 == 0) ::sched_yield();
-      return false;
-    });
-    if (n == 0) return 0;
-    if (n > 0) done = static_cast<std::size_t>(n);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) throw_os_error("Connection.recv");
-  }
-  while (done < size) {
-    const ssize_t n = ::recv(fd, data + done, size - done, 0);
-    if (n > 0) {
-      done += static_cast<std::size_t>(n);
-    } else if (n == 0) {
-      return done;
-    } else if (errno != EINTR) {
-      throw_os_error("Connection.recv");
+/// Sleeps until `socket` has wake-ups or the other end closed; the caller drains and checks again.
+void sleep_on(int socket, const char* what) {
+  pollfd watch{.fd = socket, .events = POLLIN, .revents = 0};
+  if (::poll(&watch, 1, -1) < 0 && errno != EINTR) throw_os_error(what);
+}
+
+/// Waits until at least `wanted` bytes are readable and returns how many are; fewer only when the other
+/// end is closed everywhere. Polls for a few microseconds first: a reply to a request usually comes
+/// sooner than a sleep and a wake-up would take.
+std::uint64_t wait_readable(detail::PipeRingEnd& ring, std::uint64_t wanted) {
+  std::uint64_t readable = detail::ring_readable(ring);
+  if (readable >= wanted) return readable;
+  const auto limit = ring.slept_last_time ? std::chrono::microseconds(2) : detail::spin_before_sleep;
+  ring.slept_last_time = false;
+  if (detail::spin_until([&] { return (readable = detail::ring_readable(ring)) >= wanted; }, limit)) return readable;
+  ring.slept_last_time = true;
+  for (;;) {
+    {
+      detail::WaiterCount sleeping(ring.control->readers_sleeping);
+      readable = detail::ring_readable(ring);
+      if (readable >= wanted) return readable;
+      sleep_on(ring.socket.get(), "Connection.recv");
     }
+    const bool closed = detail::drain_wakeups(ring.socket.get());
+    readable = detail::ring_readable(ring);
+    if (readable >= wanted || closed) return readable;
   }
-  return done;
+}
+
+/// Waits until the ring has room. EOFError when the reader's end is closed everywhere.
+void wait_writable(const detail::PipeRingEnd& ring, const char* what) {
+  if (detail::spin_until([&] { return detail::ring_writable(ring) > 0; })) return;
+  for (;;) {
+    {
+      detail::WaiterCount sleeping(ring.control->writers_sleeping);
+      if (detail::ring_writable(ring) > 0) return;
+      sleep_on(ring.socket.get(), what);
+    }
+    if (detail::drain_wakeups(ring.socket.get())) throw EOFError(fmt::format("{}: the other end is closed", what));
+    if (detail::ring_writable(ring) > 0) return;
+  }
 }
 
 }  // namespace
 
 void Connection::check_readable(const char* what) const {
-  if (!fd_) throw Error(fmt::format("Connection.{}: the connection is closed", what));
-  if (!readable_) throw Error(fmt::format("Connection.{}: this end is write-only", what));
+  if (!mapping_) throw Error(fmt::format("Connection.{}: the connection is closed", what));
+  if (!in_) throw Error(fmt::format("Connection.{}: this end is write-only", what));
 }
 
 void Connection::check_writable(const char* what) const {
-  if (!fd_) throw Error(fmt::format("Connection.{}: the connection is closed", what));
-  if (!writable_) throw Error(fmt::format("Connection.{}: this end is read-only", what));
+  if (!mapping_) throw Error(fmt::format("Connection.{}: the connection is closed", what));
+  if (!out_) throw Error(fmt::format("Connection.{}: this end is read-only", what));
+}
+
+void Connection::close() noexcept {
+  in_ = {};
+  out_ = {};
+  mapping_.reset();
 }
 
 int Connection::fileno() const {
-  if (!fd_) throw Error("Connection.fileno: the connection is closed");
-  return fd_.get();
+  if (!mapping_) throw Error("Connection.fileno: the connection is closed");
+  return in_ ? in_.socket.get() : out_.socket.get();
+}
+
+void Connection::write_stream(std::string_view first, std::string_view second, const char* what) {
+  if (detail::peer_closed(out_)) throw EOFError(fmt::format("{}: the other end is closed", what));
+  detail::FrameWriter writer(first, second);
+  while (!writer.advance(out_, what)) wait_writable(out_, what);
 }
 
 void Connection::send_bytes(std::string_view bytes) {
   check_writable("send");
   detail::check_message_size(bytes.size(), "Connection.send");
   const detail::MessageHeader header{detail::message_magic, 0, bytes.size()};
-  iovec parts[2] = {{const_cast<detail::MessageHeader*>(&header), sizeof header},
-                    {const_cast<char*>(bytes.data()), bytes.size()}};
-  iovec* next = parts;
-  int count = 2;
-  while (count > 0) {
-    msghdr message{};
-    message.msg_iov = next;
-    message.msg_iovlen = static_cast<std::size_t>(count);
-    const ssize_t n = ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EPIPE || errno == ECONNRESET) throw EOFError("Connection.send: the other end is closed");
-      throw_os_error("Connection.send");
-    }
-    auto left = static_cast<std::size_t>(n);
-    while (count > 0 && left >= next->iov_len) {
-      left -= next->iov_len;
-      ++next;
-      --count;
-    }
-    if (count > 0) {
-      next->iov_base = static_cast<char*>(next->iov_base) + left;
-      next->iov_len -= left;
-    }
-  }
+  write_stream({reinterpret_cast<const char*>(&header), sizeof header}, bytes, "Connection.send");
 }
 
 std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
   check_readable("recv");
-  detail::MessageHeader header{};
-  const std::size_t got = read_full(fd_.get(), reinterpret_cast<char*>(&header), sizeof header, true);
-  const std::uint64_t size = detail::message_body_size(header, got, "Connection.recv");
-  std::string body;
-  while (body.size() < size) {
-    const std::size_t before = body.size();
-    const std::size_t want = detail::message_read_step(before, size);
-    body.resize(before + want);
-    const std::size_t n = read_full(fd_.get(), body.data() + before, want);
-    if (n < want) detail::throw_truncated_body("Connection.recv", before + n, size);
+  detail::WaiterCount present(in_.control->readers_present);
+  detail::FrameReader reader("Connection.recv");
+  for (;;) {
+    const std::uint64_t readable = wait_readable(in_, reader.wanted());
+    if (readable < reader.wanted()) reader.end_of_stream(readable);
+    if (reader.advance(in_, readable)) break;
   }
+  std::string body = reader.take();
   if (max_length && body.size() > *max_length)
     throw Error(fmt::format("Connection.recv_bytes: message of {} bytes is longer than max_length {}", body.size(),
                             *max_length));
@@ -150,26 +147,42 @@ std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
 
 bool Connection::poll_until(detail::Clock::time_point deadline) const {
   check_readable("poll");
+  if (detail::ring_readable(in_) > 0) return true;
+  detail::WaiterCount present(in_.control->readers_present);
   for (;;) {
-    const auto left = std::max(deadline - detail::Clock::now(), detail::Clock::duration::zero());
-    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-    pollfd watch{.fd = fd_.get(), .events = POLLIN, .revents = 0};
-    const int ready = ::poll(&watch, 1, static_cast<int>(std::min<long long>(ms, 60'000)));
-    if (ready > 0) return true;  // data, or the end of the stream: recv will not block either way
-    if (ready < 0 && errno != EINTR) throw_os_error("Connection.poll");
-    if (ready == 0 && detail::Clock::now() >= deadline) return false;
+    int ready = 0;
+    {
+      detail::WaiterCount sleeping(in_.control->readers_sleeping);
+      if (detail::ring_readable(in_) > 0) return true;
+      const auto left = std::max(deadline - detail::Clock::now(), detail::Clock::duration::zero());
+      const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+      pollfd watch{.fd = in_.socket.get(), .events = POLLIN, .revents = 0};
+      ready = ::poll(&watch, 1, static_cast<int>(std::min<long long>(ms, 60'000)));
+      if (ready < 0 && errno != EINTR) throw_os_error("Connection.poll");
+    }
+    // A message, or the end of the stream: recv will not block either way.
+    if (ready > 0 && (detail::drain_wakeups(in_.socket.get()) || detail::ring_readable(in_) > 0)) return true;
+    if (detail::Clock::now() >= deadline) return detail::ring_readable(in_) > 0;
   }
 }
 
 std::pair<Connection, Connection> Pipe(bool duplex) {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_os_error("Pipe");
-  detail::UniqueFd a(fds[0]);
-  detail::UniqueFd b(fds[1]);
-  if (duplex) return {Connection(std::move(a), true, true), Connection(std::move(b), true, true)};
-  ::shutdown(a.get(), SHUT_WR);
-  ::shutdown(b.get(), SHUT_RD);
-  return {Connection(std::move(a), true, false), Connection(std::move(b), false, true)};
+  // One socket pair per direction: [0] stays with the writer, [1] with the reader.
+  auto socket_pair = [] {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_os_error("Pipe");
+    return std::pair{detail::UniqueFd(fds[0]), detail::UniqueFd(fds[1])};
+  };
+  auto mapping = detail::create_pipe_mapping(duplex ? 2 : 1);
+  auto [to_first_writer, to_first_reader] = socket_pair();
+  auto first_in = detail::open_pipe_ring(*mapping, 0, std::move(to_first_reader));
+  auto second_out = detail::open_pipe_ring(*mapping, 0, std::move(to_first_writer));
+  if (!duplex) return {Connection(mapping, std::move(first_in), {}), Connection(mapping, {}, std::move(second_out))};
+  auto [to_second_writer, to_second_reader] = socket_pair();
+  auto second_in = detail::open_pipe_ring(*mapping, 1, std::move(to_second_reader));
+  auto first_out = detail::open_pipe_ring(*mapping, 1, std::move(to_second_writer));
+  return {Connection(mapping, std::move(first_in), std::move(first_out)),
+          Connection(mapping, std::move(second_in), std::move(second_out))};
 }
 
 }  // namespace cohort

@@ -315,6 +315,10 @@ void Process::start() {
     start_forked();
   else
     start_from_program(*options_.start_method);
+  // The child has its own copies now; as Python's start() does, the parent lets go of the target and its
+  // arguments. A Connection or Queue moved into the Process is so closed here, and this end of a Pipe
+  // sees the end of the stream once the child's copy is gone.
+  target_.reset();
 }
 
 void Process::start_forked() {

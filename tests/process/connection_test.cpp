@@ -1,9 +1,9 @@
 #include "cohort/connection.hpp"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 
 #include <chrono>
+#include <csignal>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +13,7 @@
 #include "cohort/process.hpp"
 #include "cohort/runtime.hpp"
 #include "cohort/sleep.hpp"
+#include "cohort/wait_for.hpp"
 
 namespace {
 
@@ -102,31 +103,30 @@ TEST(Pipe, ClosedPeerGivesEOFError) {
   EXPECT_THROW(b.send(1), cohort::Error);  // this end itself is closed
 }
 
-// Raw bytes written straight to the socket: the receiver reports them, never crashes or over-allocates.
+// Raw bytes written straight into the stream: the receiver reports them, never crashes or over-allocates.
 TEST(Pipe, GarbageAndTruncatedStreamsGiveClearErrors) {
   {
     auto [a, b] = cohort::Pipe();
-    const std::string garbage(64, '\x5a');
-    ASSERT_EQ(::send(b.fileno(), garbage.data(), garbage.size(), 0), 64);
+    cohort::detail::write_unframed(b, std::string(64, '\x5a'));
     EXPECT_THROW(a.recv_bytes(), cohort::SerializationError);
   }
   {
     auto [a, b] = cohort::Pipe();
     const cohort::detail::MessageHeader huge{cohort::detail::message_magic, 0, std::uint64_t{1} << 62};
-    ASSERT_EQ(::send(b.fileno(), &huge, sizeof huge, 0), static_cast<ssize_t>(sizeof huge));
+    cohort::detail::write_unframed(b, {reinterpret_cast<const char*>(&huge), sizeof huge});
     EXPECT_THROW(a.recv_bytes(), cohort::SerializationError);
   }
   {
     auto [a, b] = cohort::Pipe();
     const cohort::detail::MessageHeader header{cohort::detail::message_magic, 0, 1000};
-    ASSERT_EQ(::send(b.fileno(), &header, sizeof header, 0), static_cast<ssize_t>(sizeof header));
-    ASSERT_EQ(::send(b.fileno(), "abc", 3, 0), 3);
+    cohort::detail::write_unframed(b, {reinterpret_cast<const char*>(&header), sizeof header});
+    cohort::detail::write_unframed(b, "abc");
     b.close();
     EXPECT_THROW(a.recv_bytes(), cohort::EOFError);
   }
   {
     auto [a, b] = cohort::Pipe();
-    ASSERT_EQ(::send(b.fileno(), "COH", 3, 0), 3);
+    cohort::detail::write_unframed(b, "COH");
     b.close();
     EXPECT_THROW(a.recv_bytes(), cohort::EOFError);
   }
@@ -147,6 +147,83 @@ TEST(Pipe, WorksBetweenProcesses) {
   EXPECT_EQ(parent_end.recv<std::string>(), "HELLO FROM THE PARENT");
   worker.join();
   EXPECT_EQ(worker.exitcode(), 0);
+}
+
+TEST(Pipe, MessagesSentBeforeTheChildStartedReachIt) {
+  auto [parent_end, child_end] = cohort::Pipe();
+  for (int i = 1; i <= 3; ++i) parent_end.send(i);
+  cohort::Process child(
+      [](cohort::Connection& conn) {
+        int sum = 0;
+        for (int i = 0; i < 3; ++i) sum += conn.recv<int>();
+        conn.send(sum);
+      },
+      std::move(child_end));
+  child.start();
+  EXPECT_EQ(parent_end.recv<int>(), 6);
+  child.join();
+  EXPECT_EQ(child.exitcode(), 0);
+}
+
+// The parent's copy of the child's end went away at start(): a receive that waits when the child is
+// killed ends at once with EOFError instead of waiting forever.
+TEST(Pipe, AWaitingReceiverLearnsThatItsPeerWasKilled) {
+  auto [parent_end, child_end] = cohort::Pipe();
+  cohort::Process child(
+      [](cohort::Connection& conn) {
+        conn.send(1);
+        std::this_thread::sleep_for(60s);
+      },
+      std::move(child_end));
+  child.start();
+  EXPECT_EQ(parent_end.recv<int>(), 1);
+  const int pid = child.pid();
+  std::thread killer([pid] {
+    std::this_thread::sleep_for(50ms);
+    ::kill(pid, SIGKILL);
+  });
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(parent_end.recv<int>(), cohort::EOFError);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  killer.join();
+  child.join();
+  EXPECT_EQ(child.exitcode(), -SIGKILL);
+}
+
+// One thread sleeps in recv while another sleeps in send on the same end (its message is larger than the
+// ring): each is woken by what it waits for, not by the other's wake-up.
+TEST(Pipe, AReceiverAndASenderOnOneEndWakeIndependently) {
+  auto [a, b] = cohort::Pipe();
+  const std::string big(2 << 20, 'x');
+  std::string reply;
+  std::thread receiver([&a = a, &reply] { reply = a.recv<std::string>(); });
+  std::thread sender([&a = a, &big] { a.send(big); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(b.recv<std::string>(), big);
+  b.send(std::string("reply"));
+  sender.join();
+  receiver.join();
+  EXPECT_EQ(reply, "reply");
+}
+
+TEST(Pipe, ManyMessagesBothWaysKeepTheirOrder) {
+  auto [a, b] = cohort::Pipe();
+  std::thread echo([&b = b] {
+    for (int i = 0; i < 20000; ++i) b.send(b.recv<std::vector<int>>());
+  });
+  std::thread producer([&a = a] {
+    for (int i = 0; i < 20000; ++i) a.send(std::vector<int>(static_cast<std::size_t>(i % 100), i));
+  });
+  for (int i = 0; i < 20000; ++i) ASSERT_EQ(a.recv<std::vector<int>>(), std::vector<int>(static_cast<std::size_t>(i % 100), i));
+  producer.join();
+  echo.join();
+}
+
+TEST(Pipe, ACancelledAsyncRecvLeavesTheEndUsable) {
+  auto [a, b] = cohort::Pipe();
+  EXPECT_THROW(cohort::run(cohort::wait_for(a.async_recv<int>(), 20ms)), cohort::TimeoutError);
+  b.send(9);
+  EXPECT_EQ(a.recv<int>(), 9);
 }
 
 TEST(Pipe, AsyncSendAndRecvDoNotBlockTheLoop) {

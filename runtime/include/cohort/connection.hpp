@@ -2,13 +2,20 @@
 // that carry whole messages between processes or threads, as typed values (send<T> / recv<T>, through
 // the codec) or raw bytes (send_bytes / recv_bytes), blocking or, in coroutines, awaited.
 //
-// On the wire every message is [magic "COHM" | 4 reserved bytes | 64-bit length | bytes]; a length
-// beyond max_message_size() or a wrong magic closes nothing but throws, and the receive buffer grows
-// only as bytes actually arrive, so a corrupt length cannot allocate much.
+// Messages travel through shared memory (detail/pipe_channel.hpp); a receiver that is already waiting
+// gets one without a system call on either side. In the stream every message is [magic "COHM" | 4
+// reserved bytes | 64-bit length | bytes]; a length beyond max_message_size() or a wrong magic throws,
+// and the receive buffer grows only as bytes actually arrive, so a corrupt length cannot allocate much.
+//
+// As in Python, one end is meant to be used by one thread (or one process) at a time for each direction:
+// two senders on the same end at once interleave their bytes, which the receiver reports as a corrupt
+// stream. fileno() is the descriptor an end sleeps on; it becomes readable only for a receiver that
+// sleeps, so wait with poll(), not with select() on fileno().
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,18 +24,27 @@
 #include "cohort/codec.hpp"
 #include "cohort/detail/clock.hpp"
 #include "cohort/detail/fd_transfer.hpp"
-#include "cohort/detail/unique_fd.hpp"
+#include "cohort/detail/pipe_channel.hpp"
+#include "cohort/detail/shared_mapping.hpp"
 #include "cohort/task.hpp"
 
 namespace cohort {
+
+class Connection;
+
+namespace detail {
+/// Writes `bytes` into the stream of `end` as they are, without a message header: how tests forge
+/// corrupt and truncated messages.
+void write_unframed(Connection& end, std::string_view bytes);
+}  // namespace detail
 
 class Connection {
  public:
   /// A closed connection.
   Connection() = default;
-  /// Takes ownership of a connected stream socket.
-  Connection(detail::UniqueFd socket, bool readable, bool writable) noexcept
-      : fd_(std::move(socket)), readable_(readable), writable_(writable) {}
+  /// An end over `mapping` that receives through `in` and sends through `out` (either may be absent).
+  Connection(std::shared_ptr<detail::SharedMapping> mapping, detail::PipeRingEnd in, detail::PipeRingEnd out) noexcept
+      : mapping_(std::move(mapping)), in_(std::move(in)), out_(std::move(out)) {}
 
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;
@@ -66,33 +82,56 @@ class Connection {
   task<void> async_send_bytes(std::string bytes);
   task<std::string> async_recv_bytes();
 
-  void close() noexcept { fd_.reset(); }
-  bool closed() const noexcept { return !fd_; }
-  bool readable() const noexcept { return readable_; }
-  bool writable() const noexcept { return writable_; }
+  void close() noexcept;
+  bool closed() const noexcept { return !mapping_; }
+  bool readable() const noexcept { return static_cast<bool>(in_); }
+  bool writable() const noexcept { return static_cast<bool>(out_); }
+  /// The descriptor a receive sleeps on (a sending-only end: the one a send sleeps on).
   int fileno() const;
 
-  /// A Connection crosses to a spawn or forkserver child as a Process argument (its socket travels as a
-  /// descriptor); it cannot be written into a message.
+  /// A Connection crosses to a spawn or forkserver child as a Process argument (its shared memory and
+  /// sockets travel as descriptors); it cannot be written into a message.
   template <class Archive>
   void save(Archive& archive) const {
-    archive(detail::export_fd(fd_.get(), "Connection"), readable_, writable_);
+    detail::save_mapping(archive, mapping_, "Connection");
+    save_ring(archive, in_);
+    save_ring(archive, out_);
   }
   template <class Archive>
   void load(Archive& archive) {
-    std::uint32_t index = 0;
-    archive(index, readable_, writable_);
-    fd_ = detail::import_fd(index, "Connection");
+    auto mapping = detail::load_mapping(archive, 1, "Connection");
+    auto in = load_ring(archive, *mapping);
+    auto out = load_ring(archive, *mapping);
+    *this = Connection(std::move(mapping), std::move(in), std::move(out));
   }
 
  private:
+  friend void detail::write_unframed(Connection&, std::string_view);
+
+  template <class Archive>
+  static void save_ring(Archive& archive, const detail::PipeRingEnd& ring) {
+    archive(static_cast<bool>(ring));
+    if (ring) archive(ring.index, detail::export_fd(ring.socket.get(), "Connection"));
+  }
+  template <class Archive>
+  static detail::PipeRingEnd load_ring(Archive& archive, const detail::SharedMapping& mapping) {
+    bool present = false;
+    archive(present);
+    if (!present) return {};
+    std::uint8_t index = 0;
+    std::uint32_t socket = 0;
+    archive(index, socket);
+    return detail::open_pipe_ring(mapping, index, detail::import_fd(socket, "Connection"));
+  }
+
   bool poll_until(detail::Clock::time_point deadline) const;
   void check_readable(const char* what) const;
   void check_writable(const char* what) const;
+  void write_stream(std::string_view first, std::string_view second, const char* what);
 
-  detail::UniqueFd fd_;
-  bool readable_ = false;
-  bool writable_ = false;
+  std::shared_ptr<detail::SharedMapping> mapping_;
+  detail::PipeRingEnd in_;
+  detail::PipeRingEnd out_;
 };
 
 /// Two connected ends. duplex: both send and receive. Otherwise the first only receives and the
@@ -113,22 +152,12 @@ inline constexpr std::uint32_t message_magic = 0x4d484f43;  // "COHM"
 /// operation, for the message ("Connection.send").
 void check_message_size(std::uint64_t size, const char* what);
 
-/// Checks a header of which `received` bytes arrived before the stream ended or it was complete: EOFError
-/// for none or part of it, SerializationError for a wrong magic or a size over the limit. Returns the body
-/// size.
-std::uint64_t message_body_size(const MessageHeader& header, std::size_t received, const char* what);
+/// Checks a received header: SerializationError for a wrong magic or a size over the limit. Returns the
+/// body size.
+std::uint64_t message_body_size(const MessageHeader& header, const char* what);
 
 /// The stream ended after `received` of a body's `size` bytes.
 [[noreturn]] void throw_truncated_body(const char* what, std::uint64_t received, std::uint64_t size);
-
-/// How many more body bytes to make room for, having `have` of `size`: the buffer at most doubles per
-/// step, so its size follows the bytes that really arrived, not what a (maybe corrupt) header claims.
-inline std::size_t message_read_step(std::size_t have, std::uint64_t size) {
-  constexpr std::size_t first_step = 64 * 1024;
-  const std::uint64_t left = size - have;
-  const std::size_t step = have > first_step ? have : first_step;
-  return static_cast<std::size_t>(left < step ? left : step);
-}
 
 }  // namespace detail
 
