@@ -85,4 +85,20 @@ TEST(RunInExecutor, ManyConcurrentCallsOnAMultiThreadedLoop) {
   for (long i = 0; i < 5000; ++i) ASSERT_EQ(results[i], i * i);
 }
 
+// One call at a time, each awaited before the next: the pattern where the worker goes idle and the loop
+// goes to sleep between calls, over and over. A lost wake-up on either side hangs it.
+TEST(RunInExecutor, AwaitedCallsOneAfterAnotherNeverStall) {
+  for (const std::size_t workers : {1, 2}) {
+    cohort::ThreadPoolExecutor pool(workers);
+    const long sum = cohort::run([&pool]() -> cohort::task<long> {
+      long total = 0;
+      for (long i = 0; i < 100'000; ++i) total += co_await cohort::run_in_executor(pool, [](long x) { return x % 7; }, i);
+      co_return total;
+    }());
+    long expected = 0;
+    for (long i = 0; i < 100'000; ++i) expected += i % 7;
+    EXPECT_EQ(sum, expected);
+  }
+}
+
 }  // namespace

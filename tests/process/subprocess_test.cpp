@@ -559,6 +559,12 @@ cohort::task<std::vector<std::string>> echo_in_parallel(int count) {
 }
 
 TEST_F(Subprocess, AsyncRunOnAMultiThreadedRuntime) {
+#if defined(__SANITIZE_THREAD__)
+  // Boost.Process's launcher allocates in the child (execution_context::notify_fork) before exec. glibc's
+  // malloc is fork-safe, but GCC 12's ThreadSanitizer is not: a lock of its stack depot taken by another
+  // thread at the moment of fork stays locked in the child, which then spins forever (seen 1 run in 8).
+  GTEST_SKIP() << "ThreadSanitizer's allocator cannot allocate in a child forked from several threads";
+#endif
   cohort::Runtime runtime(3);
   const auto outputs = runtime.run(echo_in_parallel(8));
   ASSERT_EQ(outputs.size(), 8u);

@@ -79,9 +79,11 @@ class FutureStateBase {
   /// Set under the lock while publish() finishes: the state is taken, but waiters do not see it done yet.
   static constexpr std::uint32_t completing_bit = 0x8;
 
-  /// With the lock held: done, or being completed by another thread.
+  /// With the lock held: done, or being completed by another thread. One load: a completion publishing
+  /// between two loads would clear the completing bit after the first saw the status still running.
   bool finishing_locked() const noexcept {
-    return done() || (word_.load(std::memory_order_relaxed) & completing_bit) != 0;
+    const auto word = word_.load(std::memory_order_acquire);
+    return (word & status_mask) >= static_cast<std::uint32_t>(FutureStatus::finished) || (word & completing_bit) != 0;
   }
   /// Until a completion in progress has published its status.
   void wait_until_published() const noexcept;
