@@ -15,6 +15,7 @@
 #include "cohort/log.hpp"
 #include "cohort/process.hpp"
 #include "cohort/queue.hpp"
+#include "cohort/remote_exception.hpp"
 #include "cohort/runtime.hpp"
 #include "cohort/semaphore.hpp"
 #include "cohort/shared_memory.hpp"
