@@ -1,9 +1,13 @@
-// Module-relative function addresses through the dynamic linker's list of loaded modules.
+// Module-relative function addresses through the dynamic linker's list of loaded modules, and the names
+// COHORT_REMOTE gives functions.
 #include "cohort/detail/remote_call.hpp"
 
 #include <link.h>
 
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -79,7 +83,59 @@ const void* resolve(const FunctionAddress& address) {
   return reinterpret_cast<const void*>(search.base + address.offset);
 }
 
+namespace {
+
+struct NamedFunction {
+  RemoteEntry entry;
+  const void* function;
+};
+
+struct NameRegistry {
+  std::mutex mutex;
+  std::map<std::string, NamedFunction, std::less<>> by_name;
+  std::map<const void*, std::string> by_address;
+};
+
+NameRegistry& names() {
+  static auto* instance = new NameRegistry;  // never destroyed: used from static initializers and at exit
+  return *instance;
+}
+
+}  // namespace
+
+bool register_remote_function(const char* name, RemoteEntry entry, const void* function) {
+  auto& r = names();
+  std::lock_guard lock(r.mutex);
+  const auto [it, added] = r.by_name.try_emplace(name, NamedFunction{entry, function});
+  if (!added && it->second.function != function)
+    throw std::logic_error(fmt::format("COHORT_REMOTE: the name '{}' is already given to another function", name));
+  r.by_address.try_emplace(function, name);
+  return true;
+}
+
+const std::string* remote_name_of(const void* function) noexcept {
+  auto& r = names();
+  std::lock_guard lock(r.mutex);
+  const auto it = r.by_address.find(function);
+  return it == r.by_address.end() ? nullptr : &it->second;  // entries are never erased
+}
+
 void invoke(const CallFrame& frame, std::string* result) {
+  if (!frame.name.empty()) {
+    NamedFunction named{};
+    {
+      auto& r = names();
+      std::lock_guard lock(r.mutex);
+      const auto it = r.by_name.find(frame.name);
+      if (it == r.by_name.end())
+        throw SerializationError(fmt::format(
+            "remote call: no function is named '{}' in this program (COHORT_REMOTE({}) missing in its build?)",
+            frame.name, frame.name));
+      named = it->second;
+    }
+    named.entry(named.function, frame.arguments, result);
+    return;
+  }
   const auto entry = reinterpret_cast<RemoteEntry>(const_cast<void*>(resolve(frame.entry)));
   const void* target = frame.has_target ? resolve(frame.target) : nullptr;
   entry(target, frame.arguments, result);

@@ -50,6 +50,7 @@ const void* resolve(const FunctionAddress& address);
 using RemoteEntry = void (*)(const void* target, std::string_view arguments, std::string* result);
 
 struct CallFrame {
+  std::string name;  // set for functions registered with COHORT_REMOTE: the receiver looks them up by it
   FunctionAddress entry;
   bool has_target = false;
   FunctionAddress target;
@@ -57,7 +58,7 @@ struct CallFrame {
 
   template <class Archive>
   void serialize(Archive& archive) {
-    archive(entry, has_target, target, arguments);
+    archive(name, entry, has_target, target, arguments);
   }
 };
 
@@ -116,23 +117,55 @@ void remote_entry(const void* target, std::string_view arguments, std::string* r
   }
 }
 
+/// Names `function` for COHORT_REMOTE; returns true so that the macro can keep it in a static.
+bool register_remote_function(const char* name, RemoteEntry entry, const void* function);
+/// The name `function` was registered under, if any.
+const std::string* remote_name_of(const void* function) noexcept;
+
+template <class R, class... Params>
+bool register_remote(const char* name, R (*function)(Params...)) {
+  return register_remote_function(name, &remote_entry<R (*)(Params...), std::decay_t<Params>...>,
+                                  reinterpret_cast<const void*>(function));
+}
+
+/// An argument as the parameter it is passed to: converted when its type differs (an int for a long).
+template <class Param, class Arg>
+decltype(auto) as_parameter(const Arg& arg) {
+  if constexpr (std::is_same_v<std::decay_t<Param>, Arg>)
+    return (arg);
+  else
+    return std::decay_t<Param>(arg);
+}
+
 /// A call frame for `function(args...)`. Arguments that hold descriptors export them into the
-/// FdTransferScope active on this thread.
+/// FdTransferScope active on this thread. A function registered with COHORT_REMOTE travels by its name,
+/// its arguments converted to its parameter types, so that a worker built apart finds the same entry.
 template <class F, class... Args>
   requires is_remote_callable_v<F> && (is_transferable_v<Args> && ...)
 CallFrame make_call(const F& function, const Args&... args) {
   CallFrame frame;
   frame.entry = address_of(reinterpret_cast<const void*>(&remote_entry<F, Args...>));
+  BinaryWriter archive(frame.arguments);
+  const auto write = [&](const auto&... values) {
+    try {
+      (archive(values), ...);
+    } catch (...) {
+      rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), false);
+    }
+  };
   if constexpr (is_function_pointer_v<F>) {
     frame.has_target = true;
     frame.target = address_of(reinterpret_cast<const void*>(function));
+    if (const auto* name = remote_name_of(reinterpret_cast<const void*>(function))) {
+      frame.name = *name;
+      [&]<class R, class... Params>(R (*)(Params...)) {
+        static_assert(sizeof...(Params) == sizeof...(Args), "make_call: wrong number of arguments");
+        write(as_parameter<Params>(args)...);
+      }(function);
+      return frame;
+    }
   }
-  BinaryWriter archive(frame.arguments);
-  try {
-    (archive(args), ...);
-  } catch (...) {
-    rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), false);
-  }
+  write(args...);
   return frame;
 }
 
@@ -140,3 +173,13 @@ CallFrame make_call(const F& function, const Args&... args) {
 void invoke(const CallFrame& frame, std::string* result);
 
 }  // namespace cohort::detail
+
+#define COHORT_REMOTE_CONCAT_(a, b) a##b
+#define COHORT_REMOTE_CONCAT(a, b) COHORT_REMOTE_CONCAT_(a, b)
+
+/// Gives the free (or static member) function `fn` a stable name, its spelling here, so that pools and
+/// process actors reach it in workers of another build of the program, where its address differs. Use
+/// at namespace scope, once per function, in the builds on both sides.
+#define COHORT_REMOTE(fn)                                                                 \
+  [[maybe_unused]] static const bool COHORT_REMOTE_CONCAT(cohort_remote_registered_, __COUNTER__) = \
+      ::cohort::detail::register_remote(#fn, &fn)
