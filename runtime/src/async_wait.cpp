@@ -133,7 +133,9 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
       executor_.reset();
     }
     if (slot_.is_connected()) slot_.clear();
-    if (timer_) timer_->cancel();
+    // Destroyed here, on the loop: the last reference to this operation may be dropped later by the thread
+    // that completes the future, after the loop and its timer service are gone.
+    timer_.reset();
     if (result != ready && callback_id_ != 0) state_->remove_callback(callback_id_);
     auto handler = std::move(*handler_);
     handler_.reset();
