@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -50,10 +51,18 @@ namespace {
   throw Error(fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
-/// Sleeps until `socket` has wake-ups or the other end closed; the caller drains and checks again.
-void sleep_on(int socket, const char* what) {
-  pollfd watch{.fd = socket, .events = POLLIN, .revents = 0};
-  if (::poll(&watch, 1, -1) < 0 && errno != EINTR) throw_os_error(what);
+/// Unless `ready()` already holds, sleeps on the ring's socket counted in `sleepers` (so that the other
+/// side sends a wake-up), then takes the wake-ups that came. True when the other end is closed everywhere.
+template <class Ready>
+bool sleep_unless(const detail::PipeRingEnd& ring, std::atomic<std::uint32_t>& sleepers, Ready ready,
+                  const char* what) {
+  {
+    detail::WaiterCount sleeping(sleepers);
+    if (ready()) return false;
+    pollfd watch{.fd = ring.socket.get(), .events = POLLIN, .revents = 0};
+    if (::poll(&watch, 1, -1) < 0 && errno != EINTR) throw_os_error(what);
+  }
+  return detail::drain_wakeups(ring.socket.get());
 }
 
 /// Waits until at least `wanted` bytes are readable and returns how many are; fewer only when the other
@@ -62,34 +71,25 @@ void sleep_on(int socket, const char* what) {
 std::uint64_t wait_readable(detail::PipeRingEnd& ring, std::uint64_t wanted) {
   std::uint64_t readable = detail::ring_readable(ring);
   if (readable >= wanted) return readable;
+  const auto enough = [&] { return (readable = detail::ring_readable(ring)) >= wanted; };
   const auto limit = ring.slept_last_time ? std::chrono::microseconds(2) : detail::spin_before_sleep;
   ring.slept_last_time = false;
-  if (detail::spin_until([&] { return (readable = detail::ring_readable(ring)) >= wanted; }, limit)) return readable;
+  if (detail::spin_until(enough, limit)) return readable;
   ring.slept_last_time = true;
   for (;;) {
-    {
-      detail::WaiterCount sleeping(ring.control->readers_sleeping);
-      readable = detail::ring_readable(ring);
-      if (readable >= wanted) return readable;
-      sleep_on(ring.socket.get(), "Connection.recv");
-    }
-    const bool closed = detail::drain_wakeups(ring.socket.get());
-    readable = detail::ring_readable(ring);
-    if (readable >= wanted || closed) return readable;
+    const bool closed = sleep_unless(ring, ring.control->readers_sleeping, enough, "Connection.recv");
+    if (enough() || closed) return readable;
   }
 }
 
 /// Waits until the ring has room. EOFError when the reader's end is closed everywhere.
 void wait_writable(const detail::PipeRingEnd& ring, const char* what) {
-  if (detail::spin_until([&] { return detail::ring_writable(ring) > 0; })) return;
+  const auto room = [&] { return detail::ring_writable(ring) > 0; };
+  if (detail::spin_until(room)) return;
   for (;;) {
-    {
-      detail::WaiterCount sleeping(ring.control->writers_sleeping);
-      if (detail::ring_writable(ring) > 0) return;
-      sleep_on(ring.socket.get(), what);
-    }
-    if (detail::drain_wakeups(ring.socket.get())) throw EOFError(fmt::format("{}: the other end is closed", what));
-    if (detail::ring_writable(ring) > 0) return;
+    if (sleep_unless(ring, ring.control->writers_sleeping, room, what))
+      throw EOFError(fmt::format("{}: the other end is closed", what));
+    if (room()) return;
   }
 }
 

@@ -20,6 +20,7 @@
 
 #include "cohort/detail/clock.hpp"
 #include "cohort/detail/shared_mapping.hpp"
+#include "cohort/detail/std_lockable.hpp"
 #include "cohort/lock.hpp"
 
 namespace cohort {
@@ -38,7 +39,7 @@ struct ConditionState {
 
 }  // namespace detail
 
-class Condition {
+class Condition : public detail::StdLockable<Condition> {
  public:
   /// With a new RLock of its own, as in Python.
   Condition() : Condition(RLock()) {}
@@ -51,9 +52,6 @@ class Condition {
     return lock_.acquire(recursive_, block, detail::deadline_after(timeout), what());
   }
   void release() { lock_.release(recursive_, what()); }
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
 
   /// Releases the lock (every level of an RLock), waits for a notify, and takes the lock back before it
   /// returns. false if the timeout passed first. Error if this thread does not hold the lock.

@@ -21,6 +21,7 @@
 #include "cohort/detail/clock.hpp"
 #include "cohort/detail/robust_mutex.hpp"
 #include "cohort/detail/shared_mapping.hpp"
+#include "cohort/detail/std_lockable.hpp"
 
 namespace cohort {
 
@@ -128,7 +129,7 @@ struct LockFactory;
 
 /// A non-recursive lock (Python: multiprocessing.Lock). Acquiring it again from the thread that holds it
 /// blocks, as in Python (until the timeout, if one was given).
-class Lock {
+class Lock : public detail::StdLockable<Lock> {
  public:
   Lock() : ref_(detail::LockRef::create("Lock")) {}
 
@@ -142,18 +143,6 @@ class Lock {
   void release() { ref_.release(false, "Lock"); }
   /// Whether some thread holds the lock (Python: Lock.locked()).
   bool locked() const noexcept { return ref_.locked(); }
-
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return acquire(true, timeout);
-  }
-  template <class C, class Duration>
-  bool try_lock_until(std::chrono::time_point<C, Duration> deadline) {
-    return acquire(true, deadline - C::now());
-  }
 
  private:
   friend class Condition;
@@ -172,7 +161,7 @@ class Lock {
 
 /// A recursive lock (Python: multiprocessing.RLock): the thread that holds it may acquire it again, and
 /// must release it as many times.
-class RLock {
+class RLock : public detail::StdLockable<RLock> {
  public:
   RLock() : ref_(detail::LockRef::create("RLock")) {}
 
@@ -186,18 +175,6 @@ class RLock {
   /// Whether this thread holds the lock, and how many times.
   bool is_owned() const noexcept { return ref_.held_by_this_thread(); }
   std::uint32_t depth() const noexcept { return is_owned() ? ref_.depth() : 0; }
-
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return acquire(true, timeout);
-  }
-  template <class C, class Duration>
-  bool try_lock_until(std::chrono::time_point<C, Duration> deadline) {
-    return acquire(true, deadline - C::now());
-  }
 
  private:
   friend class Condition;

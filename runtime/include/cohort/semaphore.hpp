@@ -15,6 +15,7 @@
 
 #include "cohort/detail/clock.hpp"
 #include "cohort/detail/shared_mapping.hpp"
+#include "cohort/detail/std_lockable.hpp"
 
 namespace cohort {
 
@@ -54,7 +55,7 @@ class SemaphoreRef {
 
 }  // namespace detail
 
-class Semaphore {
+class Semaphore : public detail::StdLockable<Semaphore> {
  public:
   /// std::invalid_argument if `value` is negative or does not fit in 32 bits.
   explicit Semaphore(std::int64_t value = 1) : ref_(value, false, "Semaphore") {}
@@ -69,10 +70,6 @@ class Semaphore {
   void release(std::int64_t n = 1) { ref_.release(n, "Semaphore"); }
   /// The units available now (Python: Semaphore.get_value()).
   std::uint32_t get_value() const noexcept { return ref_.value(); }
-
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
 
  protected:
   Semaphore(std::int64_t value, bool bounded, const char* what) : ref_(value, bounded, what) {}
