@@ -1,4 +1,5 @@
 // The loop of a process pool's worker.
+#include <cstdlib>
 #include <exception>
 
 #include "cohort/detail/pool_protocol.hpp"
@@ -7,8 +8,23 @@
 namespace cohort::detail {
 
 void run_pool_worker(Connection& channel, const PoolWorkerOptions& options) {
-  if (options.initializer) invoke(*options.initializer, nullptr);
+  if (options.initializer) {
+    try {
+      invoke(*options.initializer, nullptr);
+    } catch (...) {
+      PoolReply reply;
+      reply.id = initializer_failed_id;
+      reply.failure = describe_failure(std::current_exception());
+      try {
+        channel.send(reply);
+      } catch (const std::exception&) {
+        // The pool is gone: nobody to tell.
+      }
+      throw;  // the worker ends with exit code 1, its traceback printed
+    }
+  }
   std::size_t ran = 0;
+  PoolReply reply;
   for (;;) {
     PoolTaskBatch batch;
     try {
@@ -17,22 +33,25 @@ void run_pool_worker(Connection& channel, const PoolWorkerOptions& options) {
       return;  // the pool is gone or let this worker go
     }
     if (batch.empty()) return;
-    PoolReplyBatch replies(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      auto& reply = replies[i];
-      reply.id = batch[i].id;
+    for (const auto& task : batch) {
+      reply.id = task.id;
+      reply.result.clear();
       try {
-        invoke(batch[i].call, &reply.result);
+        invoke(task.call, &reply.result);
         reply.ok = true;
       } catch (...) {
+        reply.ok = false;
         reply.result.clear();
         reply.failure = describe_failure(std::current_exception());
       }
+      channel.send(reply);
+      reply.failure = {};
     }
     ran += batch.size();
-    channel.send(replies);
     if (options.max_tasks != 0 && ran >= options.max_tasks) return;
   }
 }
+
+void pool_worker_main(Connection& channel, const PoolWorkerOptions& options) { run_pool_worker(channel, options); }
 
 }  // namespace cohort::detail

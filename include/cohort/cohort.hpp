@@ -28,6 +28,8 @@
 
 #include "cohort/as_completed.hpp"
 #include "cohort/map_result.hpp"
+#include "cohort/pool.hpp"
+#include "cohort/process_pool_executor.hpp"
 #include "cohort/run_in_executor.hpp"
 #include "cohort/thread_pool_executor.hpp"
 #include "cohort/wait.hpp"

@@ -1,6 +1,7 @@
 // Connection's blocking side: whole messages through a Pipe's shared rings, sleeping on the ring's socket
 // only after a short poll.
 #include "cohort/connection.hpp"
+#include "cohort/detail/connection_set.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -41,6 +43,56 @@ void throw_truncated_body(const char* what, std::uint64_t received, std::uint64_
 void write_unframed(Connection& end, std::string_view bytes) {
   end.check_writable("send");
   end.write_stream(bytes, {}, "Connection.send");
+}
+
+struct ConnectionAccess {
+  static const PipeRingEnd& in(const Connection& end) {
+    end.check_readable("recv");
+    return end.in_;
+  }
+  static std::shared_ptr<SharedMapping> mapping(const Connection& end) { return end.mapping_; }
+  static const PipeRingEnd& out(const Connection& end) {
+    end.check_writable("send");
+    return end.out_;
+  }
+};
+
+bool message_waiting(const Connection& end) { return ring_readable(ConnectionAccess::in(end)) > 0; }
+
+std::uint64_t send_room(const Connection& end) { return ring_writable(ConnectionAccess::out(end)); }
+
+ReceiverPresence::ReceiverPresence(const Connection& end)
+    : mapping_(ConnectionAccess::mapping(end)), count_(&ConnectionAccess::in(end).control->readers_present) {
+  count_->fetch_add(1, std::memory_order_relaxed);
+}
+
+void ReceiverPresence::release() noexcept {
+  if (count_) count_->fetch_sub(1, std::memory_order_relaxed);
+  count_ = nullptr;
+  mapping_.reset();
+}
+
+void wait_for_any(std::span<const Connection* const> ends, std::span<pollfd> fds, int timeout_ms,
+                  std::span<char> peer_closed) {
+  std::vector<pollfd> watch;
+  watch.reserve(ends.size() + fds.size());
+  for (const auto* end : ends) {
+    const auto& ring = ConnectionAccess::in(*end);
+    ring.control->readers_sleeping.fetch_add(1, std::memory_order_seq_cst);
+    watch.push_back(pollfd{.fd = ring.socket.get(), .events = POLLIN, .revents = 0});
+  }
+  // Pairs with the sender's fence between publishing and looking at readers_sleeping (WaiterCount).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  bool arrived = false;
+  for (const auto* end : ends) arrived = arrived || ring_readable(ConnectionAccess::in(*end)) > 0;
+  watch.insert(watch.end(), fds.begin(), fds.end());
+  const int ready = arrived ? 0 : ::poll(watch.data(), watch.size(), timeout_ms);
+  const int error = errno;
+  for (const auto* end : ends) ConnectionAccess::in(*end).control->readers_sleeping.fetch_sub(1, std::memory_order_relaxed);
+  if (ready < 0 && error != EINTR) throw Error(fmt::format("waiting on connections: {}", std::strerror(error)));
+  for (std::size_t i = 0; i < ends.size(); ++i)
+    peer_closed[i] = watch[i].revents != 0 && drain_wakeups(watch[i].fd);
+  for (std::size_t i = 0; i < fds.size(); ++i) fds[i].revents = ready > 0 ? watch[ends.size() + i].revents : 0;
 }
 
 }  // namespace detail

@@ -321,6 +321,13 @@ void Process::start() {
   target_.reset();
 }
 
+namespace detail {
+int watch_fd(Process& process) {
+  if (!process.child_) throw ProcessError("watch_fd: the process was never started");
+  return process.child_->watch_fd();
+}
+}  // namespace detail
+
 void Process::start_forked() {
   detail::flush_stdio();
   const int parent_pid = ::getpid();

@@ -29,6 +29,8 @@ int greeting_length = 0;
 void remember_greeting() { greeting_length = 5; }
 int greeting() { return greeting_length; }
 
+void failing_initializer() { throw std::runtime_error("no database here"); }
+
 /// A result whose serialization fails in the worker.
 struct Unsendable {
   template <class Archive>
@@ -52,6 +54,13 @@ std::pair<std::unique_ptr<cohort::Process>, cohort::Connection> start_worker(det
   return {std::move(worker), std::move(pool_end)};
 }
 
+/// The replies to `count` tasks, one message each.
+std::vector<detail::PoolReply> recv_replies(cohort::Connection& channel, std::size_t count) {
+  std::vector<detail::PoolReply> replies;
+  for (std::size_t i = 0; i < count; ++i) replies.push_back(channel.recv<detail::PoolReply>());
+  return replies;
+}
+
 template <class... Calls>
 detail::PoolTaskBatch batch_of(Calls... calls) {
   detail::PoolTaskBatch batch;
@@ -64,8 +73,7 @@ TEST(PoolWorker, RunsABatchAndRepliesInOrder) {
   auto [worker, channel] = start_worker();
   channel.send(batch_of(detail::make_call(&square, 3), detail::make_call(&square, 12),
                         detail::make_call([](std::string s) { return s + "!"; }, std::string("hi"))));
-  const auto replies = channel.recv<detail::PoolReplyBatch>();
-  ASSERT_EQ(replies.size(), 3u);
+  const auto replies = recv_replies(channel, 3);
   EXPECT_EQ(replies[0].id, 100u);
   EXPECT_EQ(cohort::loads<int>(replies[0].result), 9);
   EXPECT_EQ(cohort::loads<int>(replies[1].result), 144);
@@ -79,8 +87,7 @@ TEST(PoolWorker, AFailingCallFailsOnlyItselfAndKeepsItsType) {
   auto [worker, channel] = start_worker();
   channel.send(batch_of(detail::make_call(&checked_sqrt, -4), detail::make_call(&make_unsendable),
                         detail::make_call(&checked_sqrt, 49)));
-  const auto replies = channel.recv<detail::PoolReplyBatch>();
-  ASSERT_EQ(replies.size(), 3u);
+  const auto replies = recv_replies(channel, 3);
   ASSERT_FALSE(replies[0].ok);
   EXPECT_THROW(detail::rethrow_failure(replies[0].failure), std::invalid_argument);
   EXPECT_EQ(replies[0].failure.message, "negative input: -4");
@@ -101,12 +108,24 @@ TEST(PoolWorker, RunsItsInitializerFirstAndStopsAfterMaxTasks) {
   options.max_tasks = 2;
   auto [worker, channel] = start_worker(std::move(options));
   channel.send(batch_of(detail::make_call(&greeting)));
-  EXPECT_EQ(cohort::loads<int>(channel.recv<detail::PoolReplyBatch>().at(0).result), 5);
+  EXPECT_EQ(cohort::loads<int>(channel.recv<detail::PoolReply>().result), 5);
   channel.send(batch_of(detail::make_call(&greeting)));
-  EXPECT_EQ(channel.recv<detail::PoolReplyBatch>().size(), 1u);
+  EXPECT_TRUE(channel.recv<detail::PoolReply>().ok);
   worker->join();  // two tasks ran: it left on its own
   EXPECT_EQ(worker->exitcode(), 0);
-  EXPECT_THROW(channel.recv<detail::PoolReplyBatch>(), cohort::EOFError);
+  EXPECT_THROW(channel.recv<detail::PoolReply>(), cohort::EOFError);
+}
+
+TEST(PoolWorker, AFailingInitializerIsReportedBeforeTheWorkerExits) {
+  detail::PoolWorkerOptions options;
+  options.initializer = detail::make_call(&failing_initializer);
+  auto [worker, channel] = start_worker(std::move(options));
+  const auto reply = channel.recv<detail::PoolReply>();
+  EXPECT_EQ(reply.id, detail::initializer_failed_id);
+  EXPECT_FALSE(reply.ok);
+  EXPECT_EQ(reply.failure.message, "no database here");
+  worker->join();
+  EXPECT_EQ(worker->exitcode(), 1);
 }
 
 }  // namespace

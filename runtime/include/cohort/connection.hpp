@@ -36,6 +36,8 @@ namespace detail {
 /// Writes `bytes` into the stream of `end` as they are, without a message header: how tests forge
 /// corrupt and truncated messages.
 void write_unframed(Connection& end, std::string_view bytes);
+/// What detail/connection_set.hpp needs of an end's rings.
+struct ConnectionAccess;
 }  // namespace detail
 
 class Connection {
@@ -107,6 +109,7 @@ class Connection {
 
  private:
   friend void detail::write_unframed(Connection&, std::string_view);
+  friend struct detail::ConnectionAccess;
 
   template <class Archive>
   static void save_ring(Archive& archive, const detail::PipeRingEnd& ring) {

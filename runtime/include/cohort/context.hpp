@@ -11,6 +11,8 @@
 
 namespace cohort {
 
+class Pool;
+
 class Context {
  public:
   explicit Context(StartMethod method) noexcept : method_(method) {}
@@ -34,6 +36,13 @@ class Context {
   template <class T>
   Queue<T> queue(std::size_t maxsize = 0) const {
     return Queue<T>(maxsize);
+  }
+
+  /// Pool(processes) whose workers start with this context's method (Python: `ctx.Pool(n)`); include
+  /// cohort/pool.hpp to use it. 0: cpu_count() workers.
+  template <class P = Pool>
+  P pool(std::size_t processes = 0) const {
+    return P(typename P::Options{.processes = processes, .start_method = method_});
   }
 
  private:

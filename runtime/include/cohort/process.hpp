@@ -63,8 +63,14 @@ struct ProcessInfo {
   bool daemon = false;
 };
 
+class Process;
+
 namespace detail {
 class ChildProcess;
+
+/// A descriptor that becomes readable once the started `process` has ended: what a pool polls, beside
+/// its workers' connections, to see a worker die at once. ProcessError if it was never started.
+int watch_fd(Process& process);
 
 /// The target and its arguments, type-erased; move-only, so arguments such as a Connection may be
 /// moved in.
@@ -171,6 +177,8 @@ class Process {
   virtual void run();
 
  private:
+  friend int detail::watch_fd(Process&);
+
   bool join_until(detail::Clock::time_point deadline);
   void check_open(const char* what) const;
   void start_forked();

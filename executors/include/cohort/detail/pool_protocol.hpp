@@ -1,6 +1,8 @@
 // What a process pool and each of its workers say to each other over the worker's Pipe: calls of the
-// remote-call protocol (detail/remote_call.hpp) going out, results or failures (detail/remote_failure.hpp)
-// coming back, both in batches so that many tiny tasks cost one message each way.
+// remote-call protocol (detail/remote_call.hpp) going out in batches, so that many tiny tasks cost one
+// message, and one reply per task coming back (its result or its failure, detail/remote_failure.hpp) as
+// soon as the task ends. A reply into the shared ring costs no system call while the pool is awake, and
+// replying task by task tells the pool exactly which task was running if the worker dies.
 #pragma once
 
 #include <cereal/types/optional.hpp>
@@ -43,7 +45,9 @@ struct PoolReply {
 
 /// Tasks for one worker; an empty batch asks it to exit.
 using PoolTaskBatch = std::vector<PoolTask>;
-using PoolReplyBatch = std::vector<PoolReply>;
+
+/// The id of the reply a worker sends when its initializer threw, before it exits.
+inline constexpr std::uint64_t initializer_failed_id = ~std::uint64_t{0};
 
 struct PoolWorkerOptions {
   std::optional<CallFrame> initializer;  // run once before the first task
@@ -55,12 +59,15 @@ struct PoolWorkerOptions {
   }
 };
 
-/// The body of a worker process. Runs the initializer (an exception from it ends the worker with exit
-/// code 1, which the pool sees), then receives batches, runs their calls in order and sends back one
-/// batch of replies for each, until the pool sends an empty batch or its end is closed everywhere, or
+/// The body of a worker process. Runs the initializer (if it throws, the worker sends its failure with
+/// initializer_failed_id and exits with code 1), then receives batches and runs their calls in order,
+/// replying after each, until the pool sends an empty batch or its end is closed everywhere, or
 /// max_tasks calls have run (the worker replies, then exits; the pool starts another). A forked worker
 /// holds a copy of the pool's end too, so a pool stops its workers with the empty batch. A call that
 /// throws, or whose result cannot be serialized, gets a failure reply; the worker goes on.
 void run_pool_worker(Connection& channel, const PoolWorkerOptions& options);
+
+/// run_pool_worker as a Process target.
+void pool_worker_main(Connection& channel, const PoolWorkerOptions& options);
 
 }  // namespace cohort::detail

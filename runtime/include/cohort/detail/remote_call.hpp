@@ -169,6 +169,54 @@ CallFrame make_call(const F& function, const Args&... args) {
   return frame;
 }
 
+/// The parameter types of a function pointer type, decayed, as a tuple (noexcept or not).
+template <class F>
+struct parameters_of;
+template <class R, class... Params>
+struct parameters_of<R (*)(Params...)> {
+  using type = std::tuple<std::decay_t<Params>...>;
+};
+template <class R, class... Params>
+struct parameters_of<R (*)(Params...) noexcept> {
+  using type = std::tuple<std::decay_t<Params>...>;
+};
+
+/// make_call as an executor needs it: the arguments of a function pointer are first converted to its
+/// parameter types (a string literal for a std::string, an int for a long), so that what crosses is what
+/// the function takes; copies are made only where a type differs.
+template <class F, class... Args>
+CallFrame make_converted_call(const F& function, const Args&... args) {
+  if constexpr (is_function_pointer_v<F>) {
+    using Params = typename parameters_of<F>::type;
+    static_assert(std::tuple_size_v<Params> == sizeof...(Args), "wrong number of arguments for the function");
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return make_call(function, as_parameter<std::tuple_element_t<I, Params>>(args)...);
+    }(std::index_sequence_for<Args...>{});
+  } else {
+    return make_call(function, args...);
+  }
+}
+
+/// A callable as an argument of a remote call (the function a pool maps over a chunk of inputs): a
+/// function pointer travels as its address, a stateless callable as nothing.
+template <class F>
+struct RemoteFunction {
+  F function{};
+
+  template <class Archive>
+  void save(Archive& archive) const {
+    if constexpr (is_function_pointer_v<F>) archive(address_of(reinterpret_cast<const void*>(function)));
+  }
+  template <class Archive>
+  void load(Archive& archive) {
+    if constexpr (is_function_pointer_v<F>) {
+      FunctionAddress address;
+      archive(address);
+      function = reinterpret_cast<F>(const_cast<void*>(resolve(address)));
+    }
+  }
+};
+
 /// Runs a received call in this process; its result (if any, and if `result` is not null) is appended.
 void invoke(const CallFrame& frame, std::string* result);
 

@@ -1,0 +1,350 @@
+// Pool and AsyncResult (Python: multiprocessing.Pool / pool.AsyncResult): a fixed set of worker
+// processes for apply, map, imap and starmap, blocking or asynchronous, with callbacks.
+//
+// Failure handling goes further than Python's: a worker killed by a signal, abort() or exit() fails the
+// task it was running with ProcessError naming the cause, the tasks queued behind it go to the other
+// workers, and a new worker takes its place; the pool serves on. terminate() stops running work at once
+// and cancels what has not finished (get() throws CancelledError) instead of leaving it unfinished.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cohort/as_completed.hpp"
+#include "cohort/detail/pool_job.hpp"
+#include "cohort/detail/process_pool_core.hpp"
+#include "cohort/future.hpp"
+#include "cohort/map_result.hpp"
+#include "cohort/process.hpp"
+#include "cohort/process_pool_executor.hpp"
+#include "cohort/task.hpp"
+
+namespace cohort {
+
+struct PoolOptions {
+  /// 0: cpu_count().
+  std::size_t processes = 0;
+  /// Runs first in every worker. If it throws, the pool is broken (BrokenProcessPool) instead of
+  /// starting failing workers for ever as Python's does.
+  void (*initializer)() = nullptr;
+  /// A worker is replaced by a new one after this many tasks (0: never).
+  std::size_t max_tasks_per_child = 0;
+  /// Empty: get_start_method() when the pool is made.
+  std::optional<StartMethod> start_method = std::nullopt;
+};
+
+/// The result of an asynchronous pool call (apply_async, map_async, starmap_async).
+template <class R>
+class AsyncResult {
+ public:
+  explicit AsyncResult(Future<R> future) : future_(std::move(future)) {}
+
+  /// Waits for the result; rethrows the task's exception (CancelledError if the pool was terminated).
+  R get() const { return future_.get(); }
+  /// Same; TimeoutError when `timeout` passes first.
+  template <class Rep, class Period>
+  R get(std::chrono::duration<Rep, Period> timeout) const {
+    return future_.get(timeout);
+  }
+  void wait() const { future_.wait(); }
+  /// True if the result is ready within `timeout`.
+  template <class Rep, class Period>
+  bool wait(std::chrono::duration<Rep, Period> timeout) const {
+    return future_.wait(timeout);
+  }
+  bool ready() const { return future_.done(); }
+  /// Whether the call completed without an exception; std::logic_error if it is not ready yet.
+  bool successful() const {
+    if (!ready()) throw std::logic_error("AsyncResult.successful: the result is not ready");
+    return !future_.shared_state()->failed();
+  }
+  /// Awaits the result from a coroutine without blocking the loop.
+  task<R> async_get() const { return future_.async_get(); }
+  /// The future behind the result, for as_completed, wait and co_await.
+  const Future<R>& future() const noexcept { return future_; }
+
+ private:
+  Future<R> future_;
+};
+
+namespace detail {
+
+/// The results of the chunks of a map_async, joined into one vector once all are in; the first failure
+/// fails the whole. The hooks (the user's callbacks) run before the result is ready.
+template <class R, class Hooks>
+class MapCollector {
+ public:
+  MapCollector(std::size_t chunks, std::shared_ptr<FutureState<std::vector<R>>> result, Hooks hooks)
+      : parts_(chunks), remaining_(chunks), result_(std::move(result)), hooks_(std::move(hooks)) {}
+
+  void chunk_done(std::size_t index, FutureState<std::vector<R>>& chunk) {
+    std::unique_lock lock(mutex_);
+    if (auto error = chunk.error()) {
+      if (failed_) return;
+      failed_ = true;
+      parts_.clear();
+      lock.unlock();
+      hooks_.before_error(error);
+      result_->try_set_exception(std::move(error));
+      return;
+    }
+    if (failed_) return;
+    parts_[index] = chunk.take();
+    if (--remaining_ != 0) return;
+    std::vector<R> all;
+    for (auto& part : parts_) std::move(part.begin(), part.end(), std::back_inserter(all));
+    parts_.clear();
+    lock.unlock();
+    hooks_.before_value(all);
+    result_->set_value(std::move(all));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::vector<R>> parts_;
+  std::size_t remaining_;
+  bool failed_ = false;
+  std::shared_ptr<FutureState<std::vector<R>>> result_;
+  Hooks hooks_;
+};
+
+}  // namespace detail
+
+/// The results of imap_unordered: each chunk's results as soon as that chunk is done, chunks in the order
+/// they finish. Destroying it cancels the chunks no worker has started.
+template <class R>
+class UnorderedMapResult {
+ public:
+  explicit UnorderedMapResult(std::vector<Future<std::vector<R>>> chunks)
+      : chunks_(chunks), completed_(std::move(chunks), std::nullopt) {}
+  UnorderedMapResult(UnorderedMapResult&&) noexcept = default;
+  ~UnorderedMapResult() {
+    for (auto& chunk : chunks_) chunk.cancel();
+  }
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+
+    iterator() = default;
+    explicit iterator(UnorderedMapResult* owner) : owner_(owner) { owner_->fill(); }
+    R& operator*() const { return owner_->current_[owner_->position_]; }
+    R* operator->() const { return &**this; }
+    iterator& operator++() {
+      ++owner_->position_;
+      owner_->fill();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
+
+   private:
+    bool at_end() const noexcept { return owner_->position_ >= owner_->current_.size(); }
+
+    UnorderedMapResult* owner_ = nullptr;
+  };
+
+  /// Call once: results are consumed as they are iterated. Iterating rethrows a failed chunk's error.
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  void fill() {
+    while (position_ >= current_.size()) {
+      auto next = completed_.next();
+      if (!next) return;
+      auto& state = *next->shared_state();
+      state.rethrow_if_failed();
+      current_ = state.take();
+      position_ = 0;
+    }
+  }
+
+  std::vector<Future<std::vector<R>>> chunks_;
+  AsCompleted<std::vector<R>> completed_;
+  std::vector<R> current_;
+  std::size_t position_ = 0;
+};
+
+class Pool {
+ public:
+  using Options = PoolOptions;
+
+  /// Starts cpu_count() workers.
+  Pool() : Pool(PoolOptions{}) {}
+  explicit Pool(std::size_t processes) : Pool(PoolOptions{.processes = processes}) {}
+  /// Starts the workers. ProcessError if they cannot be started (spawn or forkserver without init).
+  explicit Pool(PoolOptions options);
+  /// terminate(), as leaving Python's `with Pool() as p:` block does.
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// fn(args...) in a worker, waiting for the result (Python: apply(fn, args)).
+  template <class F, class... Args>
+  auto apply(F&& fn, const std::tuple<Args...>& args = {}) {
+    return apply_async(std::forward<F>(fn), args).get();
+  }
+
+  /// fn(args...) in a worker. on_result(const R&) or on_error(std::exception_ptr) runs once on the
+  /// pool's thread when the task ends, before the result is ready (keep them short: other replies wait
+  /// meanwhile); either may be nullptr. An exception a callback throws is logged.
+  template <class F, class... Args, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
+  auto apply_async(F&& fn, const std::tuple<Args...>& args = {}, OnResult on_result = nullptr, OnError on_error = nullptr) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using R = detail::call_result_t<F, Args...>;
+    auto call = std::apply([&](const auto&... values) { return detail::make_converted_call(Fn(fn), values...); }, args);
+    return AsyncResult<R>(submit_with_callbacks<R>(call, std::move(on_result), std::move(on_error)));
+  }
+
+  /// fn over `inputs`, in chunks of `chunksize` (0: about four chunks per worker, as Python picks),
+  /// waiting for all the results, in input order. The first failure is rethrown.
+  template <class F, std::ranges::input_range Range>
+  auto map(F&& fn, Range&& inputs, std::size_t chunksize = 0) {
+    return map_async(std::forward<F>(fn), std::forward<Range>(inputs), chunksize).get();
+  }
+
+  /// map without waiting; on_result gets the whole vector. Callbacks as for apply_async.
+  template <class F, std::ranges::input_range Range, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
+  auto map_async(F&& fn, Range&& inputs, std::size_t chunksize = 0, OnResult on_result = nullptr,
+                 OnError on_error = nullptr) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using Input = std::ranges::range_value_t<Range>;
+    return collect_async<detail::call_result_t<F, Input>>(
+        submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, true),
+        std::move(on_result), std::move(on_error));
+  }
+
+  /// fn over `inputs` in chunks of `chunksize`, all scheduled at once; the results come lazily and in
+  /// order, each chunk's as soon as it is done.
+  template <class F, std::ranges::input_range Range>
+  auto imap(F&& fn, Range&& inputs, std::size_t chunksize = 1) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using Input = std::ranges::range_value_t<Range>;
+    using R = detail::call_result_t<F, Input>;
+    return MapResult<R>(submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, false),
+                        std::nullopt);
+  }
+
+  /// imap with the results in the order the chunks finish.
+  template <class F, std::ranges::input_range Range>
+  auto imap_unordered(F&& fn, Range&& inputs, std::size_t chunksize = 1) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using Input = std::ranges::range_value_t<Range>;
+    using R = detail::call_result_t<F, Input>;
+    return UnorderedMapResult<R>(
+        submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, false));
+  }
+
+  /// fn(args...) for every tuple of `inputs`, in input order.
+  template <class F, std::ranges::input_range Range>
+  auto starmap(F&& fn, Range&& inputs, std::size_t chunksize = 0) {
+    return starmap_async(std::forward<F>(fn), std::forward<Range>(inputs), chunksize).get();
+  }
+
+  template <class F, std::ranges::input_range Range, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
+  auto starmap_async(F&& fn, Range&& inputs, std::size_t chunksize = 0, OnResult on_result = nullptr,
+                     OnError on_error = nullptr) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using Tuple = std::ranges::range_value_t<Range>;
+    using R = std::remove_cvref_t<decltype(std::apply(std::declval<Fn&>(), std::declval<Tuple&>()))>;
+    return collect_async<R>(
+        submit_map<Tuple>(&detail::starmap_chunk<Fn, Tuple>, Fn(fn), std::forward<Range>(inputs), chunksize, true),
+        std::move(on_result), std::move(on_error));
+  }
+
+  /// No more tasks; the workers exit once the queued ones are done.
+  void close() { core_.close(); }
+  /// Stops the workers at once (SIGTERM, then SIGKILL); unfinished tasks are cancelled.
+  void terminate() { core_.terminate(); }
+  /// Waits for the workers to exit; std::logic_error before close() or terminate().
+  void join();
+
+  std::size_t processes() const noexcept { return core_.workers(); }
+  StartMethod start_method() const noexcept { return core_.start_method(); }
+  /// The pids of the live workers.
+  std::vector<int> worker_pids() const { return core_.worker_pids(); }
+
+ private:
+  /// Python's rule for chunksize 0: the inputs in about four chunks per worker.
+  std::size_t chunksize_for(std::size_t count) const noexcept {
+    const std::size_t per = 4 * core_.workers();
+    return std::max<std::size_t>(1, (count + per - 1) / per);
+  }
+
+  template <class R, class OnResult, class OnError>
+  Future<R> submit_with_callbacks(const detail::CallFrame& call, OnResult on_result, OnError on_error) {
+    using Hooks = detail::CallbackHooks<OnResult, OnError>;
+    auto task = detail::RemoteTask<R, Hooks>::make(call, Hooks{std::move(on_result), std::move(on_error)});
+    try {
+      core_.submit(*task);
+    } catch (...) {
+      task->cancel();
+      throw;
+    }
+    return Future<R>(std::shared_ptr<detail::FutureState<R>>(std::move(task)));
+  }
+
+  /// Submits `chunk_fn(function, chunk)` for each chunk of `inputs`. `pick`: chunksize 0 picks one.
+  template <class Input, class ChunkFn, class Fn, class Range>
+  auto submit_map(ChunkFn chunk_fn, Fn fn, Range&& inputs, std::size_t chunksize, bool pick) {
+    if (chunksize == 0 && pick) {
+      if constexpr (std::ranges::sized_range<Range>) {
+        chunksize = chunksize_for(static_cast<std::size_t>(std::ranges::size(inputs)));
+      } else {
+        std::vector<Input> all;
+        for (auto&& input : inputs) all.push_back(std::forward<decltype(input)>(input));
+        return submit_map<Input>(chunk_fn, fn, std::move(all), chunksize_for(all.size()), false);
+      }
+    }
+    using R = typename std::invoke_result_t<ChunkFn, const detail::RemoteFunction<Fn>&, const std::vector<Input>&>::value_type;
+    const detail::RemoteFunction<Fn> function{fn};
+    return detail::submit_chunks<Input>(std::forward<Range>(inputs), std::max<std::size_t>(chunksize, 1),
+                                        [&](std::vector<Input>&& chunk) {
+                                          return submit_with_callbacks<std::vector<R>>(
+                                              detail::make_converted_call(chunk_fn, function, chunk), nullptr, nullptr);
+                                        });
+  }
+
+  /// One AsyncResult for all the chunks of a map.
+  template <class R, class OnResult, class OnError>
+  AsyncResult<std::vector<R>> collect_async(std::vector<Future<std::vector<R>>> chunks, OnResult on_result,
+                                            OnError on_error) {
+    using Hooks = detail::CallbackHooks<OnResult, OnError>;
+    auto result = std::make_shared<detail::FutureState<std::vector<R>>>();
+    Hooks hooks{std::move(on_result), std::move(on_error)};
+    if (chunks.empty()) {
+      hooks.before_value(std::vector<R>{});
+      result->set_value(std::vector<R>{});
+    } else {
+      auto collector = std::make_shared<detail::MapCollector<R, Hooks>>(chunks.size(), result, std::move(hooks));
+      for (std::size_t i = 0; i < chunks.size(); ++i) {
+        auto* chunk = chunks[i].shared_state().get();
+        chunk->on_done([collector, i, chunk] { collector->chunk_done(i, *chunk); });
+      }
+    }
+    return AsyncResult<std::vector<R>>(Future<std::vector<R>>(std::move(result)));
+  }
+
+  detail::ProcessPoolCore core_;
+};
+
+}  // namespace cohort

@@ -1,0 +1,137 @@
+// ProcessPoolExecutor (Python: concurrent.futures.ProcessPoolExecutor): run functions in worker processes
+// and get their results as the same Futures the thread pool returns, to get() in a thread or co_await in
+// a coroutine.
+//
+// What can run: any free function, static member function or captureless lambda of the program, with
+// arguments and a result that cereal can serialize, as long as the workers run this executable (all start
+// methods do). Arguments are converted to the function's parameter types before they cross.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cohort/detail/clock.hpp"
+#include "cohort/detail/pool_job.hpp"
+#include "cohort/detail/process_pool_core.hpp"
+#include "cohort/detail/work_item.hpp"
+#include "cohort/future.hpp"
+#include "cohort/map_result.hpp"
+#include "cohort/process.hpp"
+
+namespace cohort {
+
+struct ProcessPoolOptions {
+  /// 0: cpu_count().
+  std::size_t max_workers = 0;
+  /// Empty: get_start_method() when the executor is made.
+  std::optional<StartMethod> start_method = std::nullopt;
+  /// Runs first in every worker. If it throws, the pool is broken (BrokenProcessPool), as in Python.
+  void (*initializer)() = nullptr;
+  /// A worker is replaced by a new one after this many tasks (0: never).
+  std::size_t max_tasks_per_child = 0;
+};
+
+namespace detail {
+
+template <class F>
+inline constexpr void check_poolable() {
+  static_assert(is_remote_callable_v<F>,
+                "a process pool runs functions, static member functions and captureless lambdas: they can be "
+                "named in another process; a capturing lambda or std::function cannot");
+}
+
+/// Queues `task` in `core`; if the pool refuses it, the task is dropped and the error thrown.
+template <class R>
+Future<R> submit_remote(ProcessPoolCore& core, std::shared_ptr<RemoteTask<R>> task) {
+  try {
+    core.submit(*task);
+  } catch (...) {
+    task->cancel();
+    throw;
+  }
+  return Future<R>(std::shared_ptr<FutureState<R>>(std::move(task)));
+}
+
+/// The inputs of a map cut into chunks of `chunksize`, each submitted by `submit_chunk(std::vector&&)`.
+template <class Input, class Range, class Submit>
+auto submit_chunks(Range&& inputs, std::size_t chunksize, Submit submit_chunk) {
+  std::vector<decltype(submit_chunk(std::vector<Input>{}))> chunks;
+  std::vector<Input> chunk;
+  chunk.reserve(chunksize);
+  for (auto&& input : inputs) {
+    chunk.push_back(std::forward<decltype(input)>(input));
+    if (chunk.size() == chunksize) {
+      chunks.push_back(submit_chunk(std::move(chunk)));
+      chunk = {};
+      chunk.reserve(chunksize);
+    }
+  }
+  if (!chunk.empty()) chunks.push_back(submit_chunk(std::move(chunk)));
+  return chunks;
+}
+
+}  // namespace detail
+
+class ProcessPoolExecutor {
+ public:
+  ProcessPoolExecutor() : ProcessPoolExecutor(ProcessPoolOptions{}) {}
+  explicit ProcessPoolExecutor(std::size_t max_workers) : ProcessPoolExecutor(ProcessPoolOptions{.max_workers = max_workers}) {}
+  /// Starts the workers. ProcessError if they cannot be started (spawn or forkserver without init).
+  explicit ProcessPoolExecutor(ProcessPoolOptions options);
+  /// shutdown(true): waits for the submitted work (Python: leaving a `with` block).
+  ~ProcessPoolExecutor() = default;
+  ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
+  ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
+
+  /// Schedules fn(args...) in a worker and returns its Future. Throws cohort::Error after shutdown and
+  /// BrokenProcessPool once a worker died abruptly.
+  template <class F, class... Args>
+  Future<detail::call_result_t<F, Args...>> submit(F&& fn, const Args&... args) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using R = detail::call_result_t<F, Args...>;
+    return detail::submit_remote(core_, detail::RemoteTask<R>::make(detail::make_converted_call(Fn(fn), args...)));
+  }
+
+  /// Calls fn on every element of `inputs`, `chunksize` elements per task; returns the results lazily and
+  /// in input order, each chunk's as soon as it is done. All the work is scheduled at once, as in Python.
+  template <class F, std::ranges::input_range Range>
+  auto map(F&& fn, Range&& inputs, MapOptions options = {}) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using Input = std::ranges::range_value_t<Range>;
+    using R = detail::call_result_t<F, Input>;
+    static_assert(!std::is_void_v<R>, "ProcessPoolExecutor::map: fn must return a value; use submit() for void work");
+    std::optional<detail::Clock::time_point> deadline;
+    if (options.timeout) deadline = detail::Clock::now() + *options.timeout;
+    const detail::RemoteFunction<Fn> function{Fn(fn)};
+    auto chunks = detail::submit_chunks<Input>(std::forward<Range>(inputs), std::max<std::size_t>(options.chunksize, 1),
+                                               [&](std::vector<Input>&& chunk) {
+                                                 return submit(&detail::map_chunk<Fn, Input>, function, chunk);
+                                               });
+    return MapResult<R>(std::move(chunks), deadline);
+  }
+
+  /// Stops accepting work. `wait`: block until queued work has run and the workers exited.
+  /// `cancel_futures`: cancel the work no worker has started. Safe to call more than once.
+  void shutdown(bool wait = true, bool cancel_futures = false) {
+    core_.close(cancel_futures);
+    if (wait) core_.join();
+  }
+
+  std::size_t max_workers() const noexcept { return core_.workers(); }
+  StartMethod start_method() const noexcept { return core_.start_method(); }
+  /// The pids of the live workers.
+  std::vector<int> worker_pids() const { return core_.worker_pids(); }
+
+ private:
+  detail::ProcessPoolCore core_;
+};
+
+}  // namespace cohort
