@@ -116,9 +116,21 @@ def main():
             ("spawn_join_fork", "start + join a no-op Process, fork", "ms", False, 5),
             ("spawn_join_spawn", "start + join a no-op Process, spawn", "ms", False, 5),
             ("spawn_join_forkserver", "start + join a no-op Process, forkserver", "ms", False, 5),
-            ("value_lock_incr", "Value += 1 under get_lock(), 2 processes", "increments/s", True, 10)):
-        add(what, driver_value(name), unit, f"Python multiprocessing ({name})", py_value(name), higher,
-            f">= {minimum}x" if higher else f"<= 1/{minimum}", at_least(minimum))
+            ("value_lock_incr", "Value += 1 under get_lock(), 2 processes", "increments/s", True, 10),
+            ("pool_map_tiny", "Pool(2).map of 200k tiny tasks, default chunksize", "tasks/s", True, 30),
+            ("pool_map_chunk1", "Pool(2).map of 20k tiny tasks, chunksize=1", "tasks/s", True, 30),
+            ("ppe_submit", "ProcessPoolExecutor(2): submit 20k tiny tasks + as_completed", "tasks/s", True, 50),
+            ("ppe_map", "ProcessPoolExecutor(2).map of 200k tiny tasks, chunksize=1000", "tasks/s", True, None),
+            ("apply_latency", "Pool(1).apply round trip, median", "us", False, 10)):
+        target = None if minimum is None else (f">= {minimum}x" if higher else f"<= 1/{minimum}")
+        add(what, driver_value(name), unit, f"Python multiprocessing ({name})", py_value(name), higher, target,
+            None if minimum is None else at_least(minimum))
+
+    million = drivers.get("cohort_million_futures")
+    if million:
+        peak = float(million["value"])
+        add("ProcessPoolExecutor(2): 1,000,000 tiny futures at once, peak RSS", peak, "MB", "", None, False,
+            "< 300 MB", lambda value, speedup: value is not None and value < 300)
 
     python_version = next(iter(py.values()))["params"]["python"] if py else "n/a"
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {context.get('num_cpus')} CPUs at "

@@ -13,7 +13,8 @@ python=${PYTHON:-python3}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_TESTS=OFF \
   -DCOHORT_BUILD_EXAMPLES=OFF -DCOHORT_BUILD_BENCHMARKS=ON >/dev/null
 # Two jobs at most: the machine this runs on has two cores and is shared.
-cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench queue_throughput value_lock_incr
+cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench cohort_pool_bench queue_throughput \
+  value_lock_incr
 mkdir -p "$out"
 
 echo "== cohort and its C++ peers" >&2
@@ -25,6 +26,9 @@ echo "== cohort multiprocessing drivers" >&2
   "$build/bench/cohort_process_bench"
   "$build/bench/queue_throughput"
   "$build/bench/value_lock_incr"
+  "$build/bench/cohort_pool_bench"
+  # Alone in its process, so that its peak resident memory is its own.
+  "$build/bench/cohort_pool_bench" million_futures
 } | tee "$out/cohort_drivers.jsonl"
 
 echo "== Python anchors" >&2
@@ -37,6 +41,9 @@ echo "== Python anchors" >&2
   "$python" "$here/anchors/value_lock_incr.py"
   "$python" "$here/anchors/pipe_pingpong.py"
   for method in fork spawn forkserver; do "$python" "$here/anchors/spawn_join.py" "$method"; done
+  for workload in pool_map_tiny pool_map_chunk1 ppe_submit ppe_map apply_latency; do
+    "$python" "$here/anchors/$workload.py"
+  done
 } | tee "$out/python.jsonl"
 
 echo >&2

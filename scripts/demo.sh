@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: builds cohort's examples (Release, out of tree) and runs each one; every example prints
-# what it shows. Usage: scripts/demo.sh
+# The main job: builds cohort's examples (Release, out of tree) and runs the flagship demo, an event loop
+# that keeps ticking while a CPU-bound job runs serially, on a thread pool and on a process pool, then a
+# few shorter examples; every one prints what it shows. Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,9 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target cohort_examples
 
 examples=(
+  "offload_demo|a responsive event loop offloading a CPU-bound job: serial vs thread pool vs process pool"
+  "pool_squares|Pool(5).map(f, 1..10), scoped like Python's with-block"
+  "thumbnails|ProcessPoolExecutor + as_completed: a folder of generated images turned into thumbnails"
   "quick_start|the README's quick start: gather of two run_in_executor calls, then submit().get()"
   "thread_pool_as_completed|ThreadPoolExecutor + as_completed: jobs are reported in the order they finish"
   "run_in_executor_ticker|run_in_executor keeps a ticking coroutine responsive while blocking work runs"

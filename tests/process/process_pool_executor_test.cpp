@@ -38,7 +38,9 @@ int sleep_then(int milliseconds, int value) {
   std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds));
   return value;
 }
+/// Dies a moment after it starts, so that the test has queued more work by then.
 void die_by(int how) {
+  std::this_thread::sleep_for(100ms);
   if (how == 0) ::raise(SIGKILL);
   if (how == 1) std::abort();
   std::exit(3);
