@@ -72,6 +72,7 @@ struct Worker {
   Connection channel;
   std::optional<ReceiverPresence> presence;  // after channel: destroyed first
   std::deque<InFlight> in_flight;
+  std::deque<std::size_t> batches;            // tasks of each batch sent and not fully answered
   std::size_t tasks_left = 0;                 // the max_tasks_per_child quota still open
   double task_ns = 0;                         // average time a task of this worker takes; 0: unknown
   Clock::time_point last_reply{};
@@ -81,6 +82,19 @@ struct Worker {
   std::size_t window() const noexcept {
     if (task_ns <= 0) return 1;
     return std::clamp<std::size_t>(static_cast<std::size_t>(queued_work_ns / task_ns) + 1, 1, max_window);
+  }
+
+  /// Whether the worker may be sent another batch: its window has room, and it has fewer than two
+  /// batches unanswered (one running, one waiting), so that under load tasks gather into large batches
+  /// instead of travelling one message each, while the worker never runs dry between two batches.
+  bool takes_more() const noexcept {
+    return !stopping && !lost && batches.size() < 2 && in_flight.size() < window();
+  }
+
+  /// The front task has been answered.
+  void answered() {
+    in_flight.pop_front();
+    if (!batches.empty() && --batches.front() == 0) batches.pop_front();
   }
 };
 
@@ -280,7 +294,7 @@ struct ProcessPoolCore::State : std::enable_shared_from_this<State> {
           throw SerializationError(fmt::format("reply to task {}, which {} was not running", reply.id,
                                                worker.process->name()));
         const auto [job, sent] = worker.in_flight.front();
-        worker.in_flight.pop_front();
+        worker.answered();
         const auto now = Clock::now();
         const double sample = static_cast<double>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(now - std::max(sent, worker.last_reply)).count());
@@ -308,10 +322,7 @@ struct ProcessPoolCore::State : std::enable_shared_from_this<State> {
   bool dispatch() {
     if (pending.empty() || workers.empty()) return false;
     std::vector<char> full(workers.size());
-    const auto takes_more = [&](std::size_t i) {
-      const auto& worker = workers[i];
-      return !full[i] && !worker.stopping && !worker.lost && worker.in_flight.size() < worker.window();
-    };
+    const auto takes_more = [&](std::size_t i) { return !full[i] && workers[i].takes_more(); };
     bool any = false;
     while (!pending.empty()) {
       std::size_t open = 0;
@@ -382,6 +393,7 @@ struct ProcessPoolCore::State : std::enable_shared_from_this<State> {
       worker.process->kill();
       return false;
     }
+    worker.batches.push_back(count);
     if (worker.tasks_left != SIZE_MAX) {
       worker.tasks_left -= count;
       if (worker.tasks_left == 0) worker.stopping = true;  // it exits after its last reply

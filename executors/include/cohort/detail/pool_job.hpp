@@ -92,6 +92,7 @@ class RemoteTask final : public FutureState<R>, public PoolJob {
       BinaryWriter archive(call);
       archive(frame);
     }
+    call.shrink_to_fit();  // the string grew by doubling; a million queued calls should not keep that slack
     auto state = std::allocate_shared<RemoteTask>(PoolAllocator<RemoteTask>{}, std::move(call), std::move(hooks));
     state->self_ = state;
     return state;
