@@ -70,4 +70,26 @@ void run_pool_worker(Connection& channel, const PoolWorkerOptions& options) {
 
 void pool_worker_main(Connection& channel, const PoolWorkerOptions& options) { run_pool_worker(channel, options); }
 
+PoolReplyView view_reply(std::string_view message) {
+  const auto payload = open_frame(message, type_hash<PoolReply>, type_name<PoolReply>());
+  PoolReplyView view;
+  try {
+    // cereal's binary layout of PoolReply: the id, the flag, the result's length and bytes, the failure.
+    BinaryReader head(payload);
+    std::uint64_t size = 0;
+    head(view.id, view.ok, size);
+    head.check_length(size);
+    const std::size_t at = payload.size() - head.remaining();
+    view.result = payload.substr(at, static_cast<std::size_t>(size));
+    BinaryReader tail(payload.substr(at + static_cast<std::size_t>(size)));
+    tail(view.failure);
+    if (tail.remaining() != 0) throw_trailing_bytes(type_name<PoolReply>(), tail.remaining());
+  } catch (const SerializationError&) {
+    throw;
+  } catch (...) {
+    rethrow_as_serialization_error(type_name<PoolReply>(), true);
+  }
+  return view;
+}
+
 }  // namespace cohort::detail

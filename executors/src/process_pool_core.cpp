@@ -281,7 +281,8 @@ struct ProcessPoolCore::State : std::enable_shared_from_this<State> {
     bool any = false;
     try {
       while (limit-- > 0 && message_waiting(worker.channel)) {
-        const auto reply = loads<PoolReply>(worker.channel.recv_bytes());
+        const std::string message = worker.channel.recv_bytes();
+        const auto reply = view_reply(message);
         any = true;
         if (reply.id == initializer_failed_id) {
           const auto cause = fmt::format("A process in the initializer failed: {} (pid {}) raised {}: {}",

@@ -87,17 +87,36 @@ std::uint64_t ring_writable(const PipeRingEnd& ring) {
   return ring.capacity - (tail - head);
 }
 
-void ring_read(const PipeRingEnd& ring, void* out, std::uint64_t size) {
+namespace {
+
+/// Hands `size` bytes from the reading position to `take(pointer, count)` (twice when they wrap), then
+/// frees them and wakes a writer that sleeps for room.
+template <class Take>
+void ring_consume(const PipeRingEnd& ring, std::uint64_t size, Take take) {
   auto& control = *ring.control;
   const std::uint64_t head = control.head.load(std::memory_order_relaxed);
   const std::uint64_t at = head & (ring.capacity - 1);
   const std::uint64_t first = std::min(size, ring.capacity - at);
-  std::memcpy(out, ring.data + at, first);
-  std::memcpy(static_cast<char*>(out) + first, ring.data, size - first);
+  take(ring.data + at, first);
+  if (size > first) take(ring.data, size - first);
   control.head.store(head + size, std::memory_order_release);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // A writer that is gone needs no wake-up: nothing to report.
   if (control.writers_sleeping.load(std::memory_order_relaxed) > 0) (void)send_wakeup(ring.socket.get());
+}
+
+}  // namespace
+
+void ring_read(const PipeRingEnd& ring, void* out, std::uint64_t size) {
+  auto* to = static_cast<char*>(out);
+  ring_consume(ring, size, [&](const char* from, std::uint64_t count) {
+    std::memcpy(to, from, count);
+    to += count;
+  });
+}
+
+void ring_append(const PipeRingEnd& ring, std::string& out, std::uint64_t size) {
+  ring_consume(ring, size, [&](const char* from, std::uint64_t count) { out.append(from, count); });
 }
 
 bool drain_wakeups(int socket) {
@@ -154,11 +173,7 @@ bool FrameReader::advance(const PipeRingEnd& ring, std::uint64_t readable) {
     body_.reserve(static_cast<std::size_t>(std::min(size_, ring.capacity)));
   }
   const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(readable, size_ - body_.size()));
-  if (n > 0) {
-    const std::size_t before = body_.size();
-    body_.resize(before + n);
-    ring_read(ring, body_.data() + before, n);
-  }
+  if (n > 0) ring_append(ring, body_, n);  // appended as is: no zeroing of the room first
   return body_.size() == size_;
 }
 

@@ -20,6 +20,8 @@ std::uint64_t ring_writable(const PipeRingEnd& ring);
 
 /// Copies `size` readable bytes out of the ring, frees their space and wakes a writer that sleeps for it.
 void ring_read(const PipeRingEnd& ring, void* out, std::uint64_t size);
+/// The same, appending the bytes to `out`.
+void ring_append(const PipeRingEnd& ring, std::string& out, std::uint64_t size);
 
 /// Takes the wake-up bytes waiting on `socket`; true when the other end is closed in every process.
 bool drain_wakeups(int socket);

@@ -128,4 +128,31 @@ TEST(PoolWorker, AFailingInitializerIsReportedBeforeTheWorkerExits) {
   EXPECT_EQ(worker->exitcode(), 1);
 }
 
+TEST(PoolWorker, AReplyIsReadInPlaceAsCerealWroteIt) {
+  detail::PoolReply reply;
+  reply.id = 77;
+  reply.ok = true;
+  reply.result = cohort::dumps(std::string(1000, 'x'));
+  const auto message = cohort::dumps(reply);
+  const auto view = detail::view_reply(message);
+  EXPECT_EQ(view.id, 77u);
+  EXPECT_TRUE(view.ok);
+  EXPECT_EQ(view.result, reply.result);
+  EXPECT_EQ(cohort::loads<std::string>(view.result), std::string(1000, 'x'));
+
+  detail::PoolReply failed;
+  failed.id = 5;
+  failed.failure = {"std::out_of_range", "too far", "#0 somewhere"};
+  const auto failed_view = detail::view_reply(cohort::dumps(failed));
+  EXPECT_FALSE(failed_view.ok);
+  EXPECT_TRUE(failed_view.result.empty());
+  EXPECT_EQ(failed_view.failure.message, "too far");
+  EXPECT_EQ(failed_view.failure.traceback, "#0 somewhere");
+
+  auto truncated = message;
+  truncated.resize(truncated.size() - 3);
+  EXPECT_THROW(detail::view_reply(truncated), cohort::SerializationError);
+  EXPECT_THROW(detail::view_reply(cohort::dumps(std::string("not a reply"))), cohort::SerializationError);
+}
+
 }  // namespace

@@ -85,6 +85,9 @@ void initialize() { initialized = 17; }
 int read_initialized() { return initialized; }
 void failing_initializer() { throw std::runtime_error("the initializer refuses"); }
 
+int named_cube(int x) { return x * x * x; }
+COHORT_REMOTE(named_cube);
+
 struct StaticHolder {
   static int triple(int x) { return 3 * x; }
 };
@@ -129,6 +132,13 @@ TEST_F(ProcessPoolExecutorTest, RunsFunctionsLambdasStaticMembersAndPointersChos
   EXPECT_EQ(p.y, 2.5);
   EXPECT_EQ(p.tags, (std::vector<std::string>{"a", "shifted"}));
   pool.submit([] {}).get();  // void
+}
+
+TEST_F(ProcessPoolExecutorTest, AFunctionNamedWithCohortRemoteTravelsByItsName) {
+  EXPECT_EQ(cohort::detail::make_converted_call(&named_cube, 2).name, "named_cube");
+  cohort::ProcessPoolExecutor pool(1);
+  EXPECT_EQ(pool.submit(named_cube, 3).get(), 27);
+  EXPECT_EQ(pool.map(named_cube, std::vector<int>{1, 2}).collect(), (std::vector<int>{1, 8}));
 }
 
 TEST_F(ProcessPoolExecutorTest, ExceptionsCrossWithTheirTypeOrAsRemoteError) {

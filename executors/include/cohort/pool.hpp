@@ -102,7 +102,10 @@ class MapCollector {
     if (failed_) return;
     parts_[index] = chunk.take();
     if (--remaining_ != 0) return;
+    std::size_t total = 0;
+    for (const auto& part : parts_) total += part.size();
     std::vector<R> all;
+    all.reserve(total);
     for (auto& part : parts_) std::move(part.begin(), part.end(), std::back_inserter(all));
     parts_.clear();
     lock.unlock();

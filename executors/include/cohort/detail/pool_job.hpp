@@ -88,11 +88,14 @@ class RemoteTask final : public FutureState<R>, public PoolJob {
 
   static std::shared_ptr<RemoteTask> make(const CallFrame& frame, Hooks hooks = {}) {
     std::string call;
+    // Exactly the size cereal writes (a length before each string): no slack for a million queued calls,
+    // and no regrowth that copies a large argument again and again.
+    call.reserve(49 + frame.name.size() + frame.entry.module.size() + frame.target.module.size() +
+                 frame.arguments.size());
     {
       BinaryWriter archive(call);
       archive(frame);
     }
-    call.shrink_to_fit();  // the string grew by doubling; a million queued calls should not keep that slack
     auto state = std::allocate_shared<RemoteTask>(PoolAllocator<RemoteTask>{}, std::move(call), std::move(hooks));
     state->self_ = state;
     return state;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cohort/connection.hpp"
@@ -42,6 +43,18 @@ struct PoolReply {
     archive(id, ok, result, failure);
   }
 };
+
+/// A reply as the pool reads it: in place, the result a view into the received message.
+struct PoolReplyView {
+  std::uint64_t id = 0;
+  bool ok = false;
+  std::string_view result;
+  RemoteFailure failure;
+};
+
+/// Decodes a message written by send(PoolReply) without copying the result out of it (a map's chunk of
+/// results may be megabytes). SerializationError when it is not such a message.
+PoolReplyView view_reply(std::string_view message);
 
 /// Tasks for one worker; an empty batch asks it to exit.
 using PoolTaskBatch = std::vector<PoolTask>;
