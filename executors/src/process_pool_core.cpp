@@ -119,7 +119,7 @@ void append_u64(std::string& out, std::uint64_t value) { out.append(reinterpret_
 
 }  // namespace
 
-struct ProcessPoolCore::State : std::enable_shared_from_this<State> {
+struct ProcessPoolCore::State {
   explicit State(ProcessPoolConfig c) : config(std::move(c)) {
     worker_options.initializer = config.initializer;
     worker_options.max_tasks = config.max_tasks_per_child;
@@ -425,11 +425,14 @@ struct ProcessPoolCore::State : std::enable_shared_from_this<State> {
       std::uint64_t count = 0;
       [[maybe_unused]] const auto n = ::read(wake_fd.get(), &count, sizeof count);
     }
+    // A closed channel means its worker is gone or going; its pidfd may not say so yet (or at all, when
+    // someone else reaped it), so then every worker is looked at.
+    const bool channel_closed = std::find(closed.begin(), closed.end(), 1) != closed.end();
     std::vector<char> suspects(workers.size());
-    bool any = std::find(closed.begin(), closed.end(), 1) != closed.end();
+    bool any = channel_closed;
     for (std::size_t i = 0; i < workers.size(); ++i)
       if (fds[i + 1].revents != 0) suspects[i] = any = true;
-    if (any) check_workers(&suspects);
+    if (any) check_workers(channel_closed ? nullptr : &suspects);
   }
 
   /// Looks for workers that ended (all of them, or those marked in `suspects`) and deals with each.

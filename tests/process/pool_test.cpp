@@ -48,22 +48,8 @@ int checked(int x) {
   return x;
 }
 
-class PoolTest : public testing::Test {
- protected:
-  void SetUp() override {
-    fds_ = cohort_test::entries_in("/proc/self/fd");
-    shm_ = cohort_test::shared_memory_mappings();
-  }
-  void TearDown() override {
-    EXPECT_EQ(cohort_test::entries_in("/proc/self/fd"), fds_);
-    EXPECT_EQ(cohort_test::shared_memory_mappings(), shm_);
-    EXPECT_TRUE(cohort_test::zombie_children().empty());
-  }
-
- private:
-  std::set<std::string> fds_;
-  std::multiset<std::string> shm_;
-};
+/// Every test must leave no descriptors, no shared memory mapped and no zombie behind.
+class PoolTest : public cohort_test::LeavesNothingBehind {};
 
 TEST_F(PoolTest, ApplyTakesItsArgumentsAsATuple) {
   cohort::Pool pool(2);

@@ -93,22 +93,7 @@ struct StaticHolder {
 };
 
 /// Every test must leave no descriptors, no shared memory mapped and no zombie behind.
-class ProcessPoolExecutorTest : public testing::Test {
- protected:
-  void SetUp() override {
-    fds_ = cohort_test::entries_in("/proc/self/fd");
-    shm_ = cohort_test::shared_memory_mappings();
-  }
-  void TearDown() override {
-    EXPECT_EQ(cohort_test::entries_in("/proc/self/fd"), fds_);
-    EXPECT_EQ(cohort_test::shared_memory_mappings(), shm_);
-    EXPECT_TRUE(cohort_test::zombie_children().empty());
-  }
-
- private:
-  std::set<std::string> fds_;
-  std::multiset<std::string> shm_;
-};
+class ProcessPoolExecutorTest : public cohort_test::LeavesNothingBehind {};
 
 TEST_F(ProcessPoolExecutorTest, SubmitRunsInAWorkerProcess) {
   cohort::ProcessPoolExecutor pool(2);

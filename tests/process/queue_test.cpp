@@ -26,6 +26,7 @@
 #include "cohort/sleep.hpp"
 #include "cohort/spawn.hpp"
 #include "cohort/wait_for.hpp"
+#include "resource_check.hpp"
 
 namespace {
 
@@ -649,15 +650,7 @@ TEST(JoinableQueue, AsyncJoinWaitsForTheWorkers) {
 
 // --- resources ------------------------------------------------------------------------------------------
 
-/// The shared-memory regions this process maps (memfd regions and /dev/shm files), one line each.
-std::multiset<std::string> shared_memory_mappings() {
-  std::multiset<std::string> found;
-  std::ifstream maps("/proc/self/maps");
-  for (std::string line; std::getline(maps, line);)
-    if (line.find("/memfd:") != std::string::npos || line.find("/dev/shm/") != std::string::npos)
-      found.insert(line.substr(line.find('/')));
-  return found;
-}
+using cohort_test::shared_memory_mappings;
 
 TEST(Queue, LeavesNoDescriptorsNorSharedMemoryBehind) {
   const auto fds_before = entries_in("/proc/self/fd");

@@ -1,6 +1,7 @@
 // What a test of processes checks it leaves behind: descriptors, shared-memory mappings, zombies.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -63,5 +64,24 @@ inline bool eventually_gone(int pid, std::chrono::milliseconds limit = std::chro
   }
   return true;
 }
+
+/// A test that must leave this process's descriptors, its shared-memory mappings and its children as it
+/// found them: no leaked descriptor or segment, no zombie.
+class LeavesNothingBehind : public testing::Test {
+ protected:
+  void SetUp() override {
+    fds_ = entries_in("/proc/self/fd");
+    shm_ = shared_memory_mappings();
+  }
+  void TearDown() override {
+    EXPECT_EQ(entries_in("/proc/self/fd"), fds_);
+    EXPECT_EQ(shared_memory_mappings(), shm_);
+    EXPECT_TRUE(zombie_children().empty());
+  }
+
+ private:
+  std::set<std::string> fds_;
+  std::multiset<std::string> shm_;
+};
 
 }  // namespace cohort_test

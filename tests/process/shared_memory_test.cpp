@@ -21,16 +21,13 @@
 #include "cohort/error.hpp"
 #include "cohort/event.hpp"
 #include "cohort/process.hpp"
+#include "resource_check.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
-std::set<std::string> entries_in(const char* directory) {
-  std::set<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(directory)) names.insert(entry.path().filename());
-  return names;
-}
+using cohort_test::entries_in;
 
 bool segment_exists(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
 

@@ -19,6 +19,7 @@
 #include "cohort/runtime.hpp"
 #include "cohort/sleep.hpp"
 #include "cohort/wait_for.hpp"
+#include "resource_check.hpp"
 
 namespace {
 
@@ -32,37 +33,9 @@ int open_fd_count() {
   return count - 1;  // the iterator's own descriptor
 }
 
-/// This process's children that have ended but were not reaped.
-std::vector<int> zombie_children() {
-  std::vector<int> zombies;
-  const std::string me = std::to_string(::getpid());
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so parse from its closing parenthesis.
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    std::string state;
-    std::string ppid;
-    rest >> state >> ppid;
-    if (ppid == me && state == "Z") zombies.push_back(std::stoi(name));
-  }
-  return zombies;
-}
-
-/// Gone for good: ended and reaped (kill(pid, 0) still succeeds on a zombie).
-bool process_gone(int pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
-
-bool eventually_gone(int pid, std::chrono::milliseconds limit = 5s) {
-  const auto deadline = Clock::now() + limit;
-  while (!process_gone(pid)) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);  // another thread reaps it; there is nothing here to wait on
-  }
-  return true;
-}
+using cohort_test::eventually_gone;
+using cohort_test::process_gone;
+using cohort_test::zombie_children;
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path);

@@ -30,6 +30,7 @@
 #include "cohort/process.hpp"
 #include "cohort/semaphore.hpp"
 #include "cohort/shared_value.hpp"
+#include "resource_check.hpp"
 
 namespace {
 
@@ -42,11 +43,7 @@ using Clock = std::chrono::steady_clock;
 // that sleeps its whole timeout again or a fixed poll period past it.
 constexpr auto timeout_slack = 100ms;
 
-std::set<std::string> entries_in(const char* directory) {
-  std::set<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(directory)) names.insert(entry.path().filename());
-  return names;
-}
+using cohort_test::entries_in;
 
 /// The shared-memory mappings of this process (memfd regions and /dev/shm files), by name.
 std::multiset<std::string> shared_mappings() {

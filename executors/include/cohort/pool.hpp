@@ -225,35 +225,21 @@ class Pool {
   template <class F, std::ranges::input_range Range, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
   auto map_async(F&& fn, Range&& inputs, std::size_t chunksize = 0, OnResult on_result = nullptr,
                  OnError on_error = nullptr) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
-    using Input = std::ranges::range_value_t<Range>;
-    return collect_async<detail::call_result_t<F, Input>>(
-        submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, true),
-        std::move(on_result), std::move(on_error));
+    return collect_async(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize, true),
+                         std::move(on_result), std::move(on_error));
   }
 
   /// fn over `inputs` in chunks of `chunksize`, all scheduled at once; the results come lazily and in
   /// order, each chunk's as soon as it is done.
   template <class F, std::ranges::input_range Range>
   auto imap(F&& fn, Range&& inputs, std::size_t chunksize = 1) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
-    using Input = std::ranges::range_value_t<Range>;
-    using R = detail::call_result_t<F, Input>;
-    return MapResult<R>(submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, false),
-                        std::nullopt);
+    return MapResult(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize, false), std::nullopt);
   }
 
   /// imap with the results in the order the chunks finish.
   template <class F, std::ranges::input_range Range>
   auto imap_unordered(F&& fn, Range&& inputs, std::size_t chunksize = 1) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
-    using Input = std::ranges::range_value_t<Range>;
-    using R = detail::call_result_t<F, Input>;
-    return UnorderedMapResult<R>(
-        submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, false));
+    return UnorderedMapResult(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize, false));
   }
 
   /// fn(args...) for every tuple of `inputs`, in input order.
@@ -268,8 +254,7 @@ class Pool {
     using Fn = std::decay_t<F>;
     detail::check_poolable<Fn>();
     using Tuple = std::ranges::range_value_t<Range>;
-    using R = std::remove_cvref_t<decltype(std::apply(std::declval<Fn&>(), std::declval<Tuple&>()))>;
-    return collect_async<R>(
+    return collect_async(
         submit_map<Tuple>(&detail::starmap_chunk<Fn, Tuple>, Fn(fn), std::forward<Range>(inputs), chunksize, true),
         std::move(on_result), std::move(on_error));
   }
@@ -304,6 +289,15 @@ class Pool {
       throw;
     }
     return Future<R>(std::shared_ptr<detail::FutureState<R>>(std::move(task)));
+  }
+
+  /// The chunk futures of fn over `inputs`, for map_async, imap and imap_unordered.
+  template <class F, class Range>
+  auto map_chunks(F&& fn, Range&& inputs, std::size_t chunksize, bool pick) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using Input = std::ranges::range_value_t<Range>;
+    return submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, pick);
   }
 
   /// Submits `chunk_fn(function, chunk)` for each chunk of `inputs`. `pick`: chunksize 0 picks one.
