@@ -120,7 +120,9 @@ const std::string* remote_name_of(const void* function) noexcept {
   return it == r.by_address.end() ? nullptr : &it->second;  // entries are never erased
 }
 
-void invoke(const CallFrame& frame, std::string* result) {
+void invoke(const CallFrame& frame, std::string* result) { invoke(frame, frame.arguments, result); }
+
+void invoke(const CallFrame& frame, std::string_view arguments, std::string* result) {
   if (!frame.name.empty()) {
     NamedFunction named{};
     {
@@ -133,12 +135,12 @@ void invoke(const CallFrame& frame, std::string* result) {
             frame.name, frame.name));
       named = it->second;
     }
-    named.entry(named.function, frame.arguments, result);
+    named.entry(named.function, arguments, result);
     return;
   }
   const auto entry = reinterpret_cast<RemoteEntry>(const_cast<void*>(resolve(frame.entry)));
   const void* target = frame.has_target ? resolve(frame.target) : nullptr;
-  entry(target, frame.arguments, result);
+  entry(target, arguments, result);
 }
 
 }  // namespace cohort::detail

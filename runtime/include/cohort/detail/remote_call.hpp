@@ -219,6 +219,9 @@ struct RemoteFunction {
 
 /// Runs a received call in this process; its result (if any, and if `result` is not null) is appended.
 void invoke(const CallFrame& frame, std::string* result);
+/// The same with the arguments given apart (read in place from a larger message); frame.arguments is
+/// not looked at.
+void invoke(const CallFrame& frame, std::string_view arguments, std::string* result);
 
 }  // namespace cohort::detail
 
