@@ -204,7 +204,8 @@ class Pool {
 
   /// fn(args...) in a worker. on_result(const R&) or on_error(std::exception_ptr) runs once on the
   /// pool's thread when the task ends, before the result is ready (keep them short: other replies wait
-  /// meanwhile); either may be nullptr. An exception a callback throws is logged.
+  /// meanwhile, and never wait there for another result of this pool, which that thread would have to
+  /// deliver); either may be nullptr. An exception a callback throws is logged.
   template <class F, class... Args, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
   auto apply_async(F&& fn, const std::tuple<Args...>& args = {}, OnResult on_result = nullptr, OnError on_error = nullptr) {
     using Fn = std::decay_t<F>;

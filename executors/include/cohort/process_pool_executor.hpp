@@ -5,6 +5,9 @@
 // What can run: any free function, static member function or captureless lambda of the program, with
 // arguments and a result that cereal can serialize, as long as the workers run this executable (all start
 // methods do). Arguments are converted to the function's parameter types before they cross.
+//
+// Futures are completed by the pool's I/O thread, which also runs their done-callbacks: a callback must
+// not wait for another future of the same pool, which only that thread could complete.
 #pragma once
 
 #include <chrono>
