@@ -151,7 +151,8 @@ struct ProcessPoolCore::State {
   std::vector<Worker> workers;
   std::deque<PoolJob*> pending;
   std::uint64_t next_id = 1;
-  std::string batch;
+  std::string batch;    // the batch being sent, reused
+  std::string message;  // the reply being read, reused
 
   void wake() const noexcept {
     const std::uint64_t one = 1;
@@ -281,7 +282,7 @@ struct ProcessPoolCore::State {
     bool any = false;
     try {
       while (limit-- > 0 && message_waiting(worker.channel)) {
-        const std::string message = worker.channel.recv_bytes();
+        receive_into(worker.channel, message);
         const auto reply = view_reply(message);
         any = true;
         if (reply.id == initializer_failed_id) {

@@ -51,6 +51,7 @@ struct ConnectionAccess {
     return end.in_;
   }
   static std::shared_ptr<SharedMapping> mapping(const Connection& end) { return end.mapping_; }
+  static void receive(Connection& end, std::string& body) { end.recv_into(body); }
   static const PipeRingEnd& out(const Connection& end) {
     end.check_writable("send");
     return end.out_;
@@ -60,6 +61,8 @@ struct ConnectionAccess {
 bool message_waiting(const Connection& end) { return ring_readable(ConnectionAccess::in(end)) > 0; }
 
 std::uint64_t send_room(const Connection& end) { return ring_writable(ConnectionAccess::out(end)); }
+
+void receive_into(Connection& end, std::string& body) { ConnectionAccess::receive(end, body); }
 
 ReceiverPresence::ReceiverPresence(const Connection& end)
     : mapping_(ConnectionAccess::mapping(end)), count_(&ConnectionAccess::in(end).control->readers_present) {
@@ -181,16 +184,20 @@ void Connection::send_bytes(std::string_view bytes) {
   write_stream({reinterpret_cast<const char*>(&header), sizeof header}, bytes, "Connection.send");
 }
 
-std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
+void Connection::recv_into(std::string& body) {
   check_readable("recv");
   detail::WaiterCount present(in_.control->readers_present);
-  detail::FrameReader reader("Connection.recv");
+  detail::FrameReader reader("Connection.recv", body);
   for (;;) {
     const std::uint64_t readable = wait_readable(in_, reader.wanted());
     if (readable < reader.wanted()) reader.end_of_stream(readable);
-    if (reader.advance(in_, readable)) break;
+    if (reader.advance(in_, readable)) return;
   }
-  std::string body = reader.take();
+}
+
+std::string Connection::recv_bytes(std::optional<std::size_t> max_length) {
+  std::string body;
+  recv_into(body);
   if (max_length && body.size() > *max_length)
     throw Error(fmt::format("Connection.recv_bytes: message of {} bytes is longer than max_length {}", body.size(),
                             *max_length));

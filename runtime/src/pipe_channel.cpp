@@ -170,15 +170,15 @@ bool FrameReader::advance(const PipeRingEnd& ring, std::uint64_t readable) {
     size_ = message_body_size(header_, what_);
     header_done_ = true;
     // Room for what the ring can hold at once; more only as it arrives, whatever the header claims.
-    body_.reserve(static_cast<std::size_t>(std::min(size_, ring.capacity)));
+    body_->reserve(static_cast<std::size_t>(std::min(size_, ring.capacity)));
   }
-  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(readable, size_ - body_.size()));
-  if (n > 0) ring_append(ring, body_, n);  // appended as is: no zeroing of the room first
-  return body_.size() == size_;
+  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(readable, size_ - body_->size()));
+  if (n > 0) ring_append(ring, *body_, n);  // appended as is: no zeroing of the room first
+  return body_->size() == size_;
 }
 
 void FrameReader::end_of_stream(std::uint64_t readable) const {
-  if (header_done_) throw_truncated_body(what_, body_.size() + readable, size_);
+  if (header_done_) throw_truncated_body(what_, body_->size() + readable, size_);
   if (readable == 0) throw EOFError(fmt::format("{}: the other end is closed", what_));
   throw EOFError(fmt::format("{}: the stream ended inside a message header ({} of {} bytes)", what_, readable,
                              sizeof header_));

@@ -65,20 +65,25 @@ class FrameWriter {
 class FrameReader {
  public:
   explicit FrameReader(const char* what) noexcept : what_(what) {}
+  /// Receives into `body` (emptied first, its capacity kept) instead of a string of its own.
+  FrameReader(const char* what, std::string& body) noexcept : what_(what), body_(&body) { body.clear(); }
+  FrameReader(const FrameReader&) = delete;
+  FrameReader& operator=(const FrameReader&) = delete;
   /// How many readable bytes `advance` needs to make progress: the whole header first, then any.
   std::uint64_t wanted() const noexcept { return header_done_ ? 1 : sizeof(MessageHeader); }
   /// Takes what it can of `readable` bytes. True once the message is complete.
   bool advance(const PipeRingEnd& ring, std::uint64_t readable);
   /// The stream ended with only `readable` (< wanted()) bytes left: EOFError, saying where it ended.
   [[noreturn]] void end_of_stream(std::uint64_t readable) const;
-  std::string take() noexcept { return std::move(body_); }
+  std::string take() noexcept { return std::move(*body_); }
 
  private:
   const char* what_;
   bool header_done_ = false;
   MessageHeader header_{};
   std::uint64_t size_ = 0;
-  std::string body_;
+  std::string own_;
+  std::string* body_ = &own_;
 };
 
 }  // namespace cohort::detail

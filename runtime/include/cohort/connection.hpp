@@ -128,6 +128,8 @@ class Connection {
   }
 
   bool poll_until(detail::Clock::time_point deadline) const;
+  /// recv_bytes into `body`, whose capacity is reused.
+  void recv_into(std::string& body);
   void check_readable(const char* what) const;
   void check_writable(const char* what) const;
   void write_stream(std::string_view first, std::string_view second, const char* what);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <utility>
 
 #include "cohort/connection.hpp"
@@ -20,6 +21,10 @@ bool message_waiting(const Connection& end);
 /// Bytes `end` can send at once: a message of n bytes that fits in send_room - sizeof(MessageHeader)
 /// is sent without waiting for the receiver.
 std::uint64_t send_room(const Connection& end);
+
+/// Receives one message into `body`, reusing its capacity: a thread that receives large messages again
+/// and again keeps one buffer instead of having the allocator map and unmap fresh pages each time.
+void receive_into(Connection& end, std::string& body);
 
 /// Counts a receiver on `end` for as long as it lives. A sender checks with the kernel whether its peer
 /// is still open only when no receiver is counted, so a thread that receives on `end` again and again
