@@ -41,15 +41,7 @@ int sleep_then(int milliseconds, int value) {
 /// Dies a moment after it starts, so that the test has queued more work by then.
 void die_by(int how) {
   std::this_thread::sleep_for(100ms);
-  if (how == 0) ::raise(SIGKILL);
-  if (how == 1) std::abort();
-#if defined(__SANITIZE_ADDRESS__)
-  // LeakSanitizer runs at exit(); in a child forked from a multithreaded parent it sees the parent's
-  // threads as running and reports their memory as leaked, which would change the exit code.
-  std::_Exit(3);
-#else
-  std::exit(3);
-#endif
+  cohort_test::end_this_process(how);
 }
 struct Custom {
   int value = 0;
