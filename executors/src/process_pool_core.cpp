@@ -458,8 +458,7 @@ struct ProcessPoolCore::State {
     collect(index, SIZE_MAX);
     if (!workers_intact()) return false;
     auto& worker = workers[index];
-    const bool expected = worker.in_flight.empty() && (worker.stopping || worker.lost) && exitcode == 0;
-    if (!expected && !worker.in_flight.empty()) {
+    if (!worker.in_flight.empty()) {
       const auto what = fmt::format("{} (pid {}) {}", worker.process->name(), worker.process->pid(), describe_exit(exitcode));
       if (config.on_worker_loss == WorkerLoss::break_pool) {
         break_pool(std::make_exception_ptr(BrokenProcessPool(fmt::format(
@@ -545,10 +544,16 @@ struct ProcessPoolCore::State {
         log_error(fmt::format("process pool: cannot signal {}: {}", worker.process->name(), e.what()));
       }
     }
-    const auto deadline = Clock::now() + terminate_grace;
+    join_workers(terminate_grace, false);
+  }
+
+  /// Waits for every worker to end, at most `grace` in all, then kills those still running.
+  void join_workers(Clock::duration grace, bool warn_on_kill) noexcept {
+    const auto deadline = Clock::now() + grace;
     for (auto& worker : workers) {
       try {
         if (!worker.process->join(std::max(deadline - Clock::now(), Clock::duration::zero()))) {
+          if (warn_on_kill) log_warning(fmt::format("process pool: {} did not exit; killing it", worker.process->name()));
           worker.process->kill();
           worker.process->join();
         }
@@ -567,18 +572,7 @@ struct ProcessPoolCore::State {
         // Already gone; the join below sees it.
       }
     }
-    const auto deadline = Clock::now() + exit_grace;
-    for (auto& worker : workers) {
-      try {
-        if (!worker.process->join(std::max(deadline - Clock::now(), Clock::duration::zero()))) {
-          log_warning(fmt::format("process pool: {} did not exit; killing it", worker.process->name()));
-          worker.process->kill();
-          worker.process->join();
-        }
-      } catch (const std::exception& e) {
-        log_error(fmt::format("process pool: cannot stop {}: {}", worker.process->name(), e.what()));
-      }
-    }
+    join_workers(exit_grace, true);
     workers.clear();
     publish_pids();
   }

@@ -282,14 +282,8 @@ class Pool {
   template <class R, class OnResult, class OnError>
   Future<R> submit_with_callbacks(const detail::CallFrame& call, OnResult on_result, OnError on_error) {
     using Hooks = detail::CallbackHooks<OnResult, OnError>;
-    auto task = detail::RemoteTask<R, Hooks>::make(call, Hooks{std::move(on_result), std::move(on_error)});
-    try {
-      core_.submit(*task);
-    } catch (...) {
-      task->cancel();
-      throw;
-    }
-    return Future<R>(std::shared_ptr<detail::FutureState<R>>(std::move(task)));
+    return detail::submit_remote(core_,
+                                 detail::RemoteTask<R, Hooks>::make(call, Hooks{std::move(on_result), std::move(on_error)}));
   }
 
   /// The chunk futures of fn over `inputs`, for map_async, imap and imap_unordered.

@@ -50,8 +50,8 @@ inline constexpr void check_poolable() {
 }
 
 /// Queues `task` in `core`; if the pool refuses it, the task is dropped and the error thrown.
-template <class R>
-Future<R> submit_remote(ProcessPoolCore& core, std::shared_ptr<RemoteTask<R>> task) {
+template <class R, class Hooks>
+Future<R> submit_remote(ProcessPoolCore& core, std::shared_ptr<RemoteTask<R, Hooks>> task) {
   try {
     core.submit(*task);
   } catch (...) {
