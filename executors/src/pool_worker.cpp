@@ -8,6 +8,7 @@
 #include <string_view>
 #include <exception>
 
+#include "cohort/detail/connection_set.hpp"
 #include "cohort/detail/pool_protocol.hpp"
 #include "cohort/error.hpp"
 
@@ -116,11 +117,11 @@ void run_pool_worker(Connection& channel, const PoolWorkerOptions& options) {
     }
   }
   std::size_t ran = 0;
+  std::string batch;
   std::string reply;
   for (;;) {
-    std::string batch;
     try {
-      batch = channel.recv_bytes();
+      receive_into(channel, batch);
     } catch (const EOFError&) {
       return;  // the pool is gone or let this worker go
     }

@@ -7,9 +7,14 @@
 // is written whole into the worker's ring only while it fits, so the thread never blocks on a busy worker.
 //
 // The thread polls its rings and the submission list for spin_before_sleep after the last thing it did,
-// then sleeps in one poll() on every worker's ring socket, every worker's pidfd and an eventfd for
-// submissions. A worker's death is therefore seen at once, and at most every busy_check_period while
-// the thread never sleeps.
+// then sleeps in one poll() on the ring socket of every worker it waits for, every worker's pidfd and an
+// eventfd for submissions. A worker's death is therefore seen at once, and at most every
+// busy_check_period while the thread never sleeps.
+//
+// Whoever drives the workers holds `token`: the I/O thread, except while it sleeps. A thread about to
+// wait for a single call on an idle pool (Pool::apply) takes the token instead, sends the task itself and
+// polls for the reply: the round trip then involves two threads instead of three, and none of them has to
+// be woken. If the reply is slow to come, the caller hands the task over to the I/O thread.
 #include "cohort/detail/process_pool_core.hpp"
 
 #include <poll.h>
@@ -18,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -51,6 +57,8 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto busy_check_period = 10ms;
+/// How long a caller running its task itself polls for the reply before it hands the task over.
+constexpr auto caller_poll = spin_before_sleep;
 /// Each worker is given about this much work ahead of it.
 constexpr double queued_work_ns = 2e6;
 constexpr std::size_t max_window = 4096;
@@ -124,12 +132,14 @@ struct ProcessPoolCore::State {
     worker_options.initializer = config.initializer;
     worker_options.max_tasks = config.max_tasks_per_child;
     wake_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!wake_fd) throw Error(fmt::format("process pool: eventfd failed: {}", std::strerror(errno)));
+    yield_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake_fd || !yield_fd) throw Error(fmt::format("process pool: eventfd failed: {}", std::strerror(errno)));
   }
 
   const ProcessPoolConfig config;
   PoolWorkerOptions worker_options;
-  UniqueFd wake_fd;
+  UniqueFd wake_fd;   // the I/O thread's: submissions and commands
+  UniqueFd yield_fd;  // a caller's that waits with the token: the I/O thread wants it
 
   // Shared with user threads, under `mutex`.
   mutable std::mutex mutex;
@@ -147,22 +157,29 @@ struct ProcessPoolCore::State {
   std::thread io_thread;
   std::mutex join_mutex;
 
-  // The I/O thread's own.
+  // Held by whoever drives the workers (see the top of this file).
+  std::mutex token;
+  std::atomic<bool> busy{false};            // jobs pending or in flight: no caller may run its own
+  std::atomic<int> callers_waiting{0};      // callers that want the token: an idle I/O thread sleeps at once
+
+  // The token holder's own.
   std::vector<Worker> workers;
   std::deque<PoolJob*> pending;
   std::uint64_t next_id = 1;
   std::string batch;    // the batch being sent, reused
   std::string message;  // the reply being read, reused
 
-  void wake() const noexcept {
+  static void signal(const UniqueFd& event) noexcept {
     const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(wake_fd.get(), &one, sizeof one);
+    [[maybe_unused]] const auto n = ::write(event.get(), &one, sizeof one);
   }
+  void wake() const noexcept { signal(wake_fd); }
 
   // ---- the I/O thread ----
 
   void run(std::promise<void>& started) noexcept {
     ::pthread_setname_np(::pthread_self(), "cohort-pool");
+    std::unique_lock hold(token);
     try {
       for (std::size_t i = 0; i < config.workers; ++i) workers.push_back(start_worker());
       publish_pids();
@@ -174,7 +191,7 @@ struct ProcessPoolCore::State {
     }
     started.set_value();
     try {
-      serve();
+      serve(hold);
     } catch (...) {
       // Nothing above should throw; if it did, no job may be left waiting for ever.
       break_pool(std::current_exception());
@@ -203,7 +220,7 @@ struct ProcessPoolCore::State {
     pids = std::move(now);
   }
 
-  void serve() {
+  void serve(std::unique_lock<std::mutex>& hold) {
     auto last_progress = Clock::now();
     auto last_check = last_progress;
     for (;;) {
@@ -215,6 +232,8 @@ struct ProcessPoolCore::State {
         stop_workers();
         return;
       }
+      const bool working = has_work();
+      busy.store(working, std::memory_order_relaxed);
       const auto now = Clock::now();
       if (progress) {
         last_progress = now;
@@ -224,13 +243,49 @@ struct ProcessPoolCore::State {
         }
         continue;
       }
-      if (now - last_progress < spin_before_sleep) {
+      const bool caller_waits = !working && callers_waiting.load(std::memory_order_relaxed) > 0;
+      if (now - last_progress < spin_before_sleep && !caller_waits) {
         cpu_relax();
         continue;
       }
-      sleep();
+      sleep(hold);
       last_check = last_progress = Clock::now();
     }
+  }
+
+  bool has_work() const noexcept {
+    if (!pending.empty()) return true;
+    for (const auto& worker : workers)
+      if (!worker.in_flight.empty()) return true;
+    return false;
+  }
+
+  /// Pool::apply's way (see the top of this file): with the token, sends `job` to an idle worker and polls
+  /// for its reply. False, with `job` untouched, when the pool is not idle or not accepting; true once the
+  /// pool owns the job (done, or handed over to the I/O thread).
+  bool run_here(PoolJob& job) {
+    if (busy.load(std::memory_order_relaxed)) return false;
+    std::unique_lock hold(token, std::defer_lock);
+    callers_waiting.fetch_add(1, std::memory_order_relaxed);
+    const bool taken = spin_until([&] { return hold.try_lock(); }, caller_poll);
+    callers_waiting.fetch_sub(1, std::memory_order_relaxed);
+    if (!taken) return false;
+    {
+      std::lock_guard lock(mutex);
+      if (!accepting || !incoming.empty() || commands.load(std::memory_order_relaxed)) return false;
+    }
+    if (has_work()) return false;
+    const auto idle = std::find_if(workers.begin(), workers.end(), [](const Worker& w) { return w.takes_more(); });
+    if (idle == workers.end()) return false;
+    const std::size_t index = static_cast<std::size_t>(idle - workers.begin());
+    pending.push_back(&job);
+    send_batch(*idle, 1);
+    await_reply(index);
+    const bool left = has_work();
+    busy.store(left, std::memory_order_relaxed);
+    hold.unlock();
+    if (left) wake();
+    return true;
   }
 
   bool take_incoming() {
@@ -403,21 +458,56 @@ struct ProcessPoolCore::State {
     return true;
   }
 
-  void sleep() {
+  /// Waits, with the token, for the reply of the one task in flight, on worker `index`: polls, then
+  /// sleeps on that worker's ring. Returns early when the worker dies or is lost (the I/O thread, which
+  /// watches the pidfds, deals with it) and when the I/O thread wants the token.
+  void await_reply(std::size_t index) {
+    const auto gone = [&] { return index >= workers.size() || workers[index].lost; };
+    const auto answered = [&] {
+      if (gone()) return true;
+      collect(index, 1);
+      return gone() || workers[index].in_flight.empty();
+    };
+    // A worker woken by the task usually runs on this thread's CPU (the kernel places a thread woken by
+    // a socket next to its waker): polling would only keep it off. A worker that was polling runs on
+    // another CPU and answers a tiny task within microseconds.
+    const bool woken = receiver_sleeping(workers[index].channel);
+    if (spin_until(answered, woken ? Clock::duration::zero() : caller_poll)) return;
+    std::array<pollfd, 2> fds{pollfd{.fd = yield_fd.get(), .events = POLLIN, .revents = 0},
+                              pollfd{.fd = watch_fd(*workers[index].process), .events = POLLIN, .revents = 0}};
+    const std::array<const Connection*, 1> ends{&workers[index].channel};
+    std::array<char, 1> closed{};
+    for (;;) {
+      wait_for_any(ends, fds, -1, closed);
+      if (answered() || fds[0].revents != 0 || fds[1].revents != 0 || closed[0]) return;
+    }
+  }
+
+  /// Sleeps until a submission, a command, a reply or a worker's death; lets go of the token meanwhile.
+  void sleep(std::unique_lock<std::mutex>& hold) {
     {
       std::lock_guard lock(mutex);
       if (!incoming.empty() || commands.load(std::memory_order_relaxed)) return;
       io_sleeping = true;
     }
+    // Only the rings of workers that hold tasks: an idle worker sends nothing but its death, which its
+    // pidfd tells, and a caller running its own task on it must not have the worker wake this thread.
     std::vector<const Connection*> ends;
     std::vector<pollfd> fds;
     fds.push_back(pollfd{.fd = wake_fd.get(), .events = POLLIN, .revents = 0});
     for (auto& worker : workers) {
-      if (!worker.lost) ends.push_back(&worker.channel);
+      if (!worker.lost && !worker.in_flight.empty()) ends.push_back(&worker.channel);
       fds.push_back(pollfd{.fd = watch_fd(*worker.process), .events = POLLIN, .revents = 0});
     }
     std::vector<char> closed(ends.size());
-    wait_for_any(ends, fds, -1, closed);
+    hold.unlock();
+    try {
+      wait_for_any(ends, fds, -1, closed);
+    } catch (...) {
+      hold.lock();
+      throw;
+    }
+    take_token(hold);
     {
       std::lock_guard lock(mutex);
       io_sleeping = false;
@@ -434,6 +524,17 @@ struct ProcessPoolCore::State {
     for (std::size_t i = 0; i < workers.size(); ++i)
       if (fds[i + 1].revents != 0) suspects[i] = any = true;
     if (any) check_workers(channel_closed ? nullptr : &suspects);
+  }
+
+  /// Takes the token back after a sleep; a caller that holds it while it waits for its reply is asked to
+  /// hand it over.
+  void take_token(std::unique_lock<std::mutex>& hold) {
+    if (!hold.try_lock()) {
+      signal(yield_fd);
+      hold.lock();
+    }
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto n = ::read(yield_fd.get(), &count, sizeof count);  // a request nobody saw
   }
 
   /// Looks for workers that ended (all of them, or those marked in `suspects`) and deals with each.
@@ -610,6 +711,10 @@ void ProcessPoolCore::submit(PoolJob& job) {
     wake = std::exchange(s.io_sleeping, false);
   }
   if (wake) s.wake();
+}
+
+void ProcessPoolCore::submit_waited(PoolJob& job) {
+  if (!state_->run_here(job)) submit(job);
 }
 
 void ProcessPoolCore::close(bool cancel_queued) {

@@ -62,6 +62,10 @@ bool message_waiting(const Connection& end) { return ring_readable(ConnectionAcc
 
 std::uint64_t send_room(const Connection& end) { return ring_writable(ConnectionAccess::out(end)); }
 
+bool receiver_sleeping(const Connection& end) {
+  return ConnectionAccess::out(end).control->readers_sleeping.load(std::memory_order_seq_cst) > 0;
+}
+
 void receive_into(Connection& end, std::string& body) { ConnectionAccess::receive(end, body); }
 
 ReceiverPresence::ReceiverPresence(const Connection& end)

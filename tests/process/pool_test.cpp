@@ -198,7 +198,56 @@ TEST_P(PoolWorkerDeath, FailsOnlyTheRunningTaskAndReplacesTheWorker) {
   EXPECT_NE(after, before);
 }
 
+// On an idle pool apply() sends its task and waits for the reply on the calling thread; the death must
+// reach it all the same.
+TEST_P(PoolWorkerDeath, FailsAnApplyWaitingOnTheCallingThread) {
+  cohort::Pool pool(1);
+  EXPECT_EQ(pool.apply(square, std::tuple{2}), 4);
+  const auto start = Clock::now();
+  EXPECT_THROW(pool.apply(die_by, std::tuple{GetParam()}), cohort::ProcessError);
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_EQ(pool.apply(square, std::tuple{6}), 36);
+}
+
 INSTANTIATE_TEST_SUITE_P(KilledAbortedOrExited, PoolWorkerDeath, testing::Values(0, 1, 2));
+
+TEST_F(PoolTest, ApplyFromManyThreadsBesideAsynchronousWork) {
+  cohort::Pool pool(2);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i)
+        if (pool.apply(add, std::tuple{t, i}) != t + i) ++wrong;
+    });
+  std::vector<cohort::AsyncResult<int>> asynchronous;
+  for (int i = 0; i < 300; ++i) asynchronous.push_back(pool.apply_async(square, std::tuple{i}));
+  for (auto& caller : callers) caller.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(asynchronous[i].get(5s), i * i);
+}
+
+// A caller waiting in apply() for a long task must not keep the pool from serving others meanwhile.
+TEST_F(PoolTest, ALongApplyDoesNotHoldUpOtherWork) {
+  cohort::Pool pool(2);
+  std::thread caller([&] { EXPECT_EQ(pool.apply(sleep_then, std::tuple{1500, 1}), 1); });
+  std::this_thread::sleep_for(200ms);
+  const auto start = Clock::now();
+  auto other = pool.apply_async(square, std::tuple{3});
+  EXPECT_EQ(other.get(5s), 9);
+  EXPECT_LT(Clock::now() - start, 500ms);
+  caller.join();
+}
+
+TEST_F(PoolTest, TerminateEndsAWaitingApply) {
+  cohort::Pool pool(1);
+  std::thread caller([&] { EXPECT_THROW(pool.apply(sleep_then, std::tuple{60000, 1}), cohort::CancelledError); });
+  std::this_thread::sleep_for(200ms);
+  const auto start = Clock::now();
+  pool.terminate();
+  caller.join();
+  EXPECT_LT(Clock::now() - start, 1s);
+}
 
 TEST_F(PoolTest, TasksQueuedBehindACrashGoToOtherWorkers) {
   cohort::Pool pool(1);

@@ -199,7 +199,8 @@ class Pool {
   /// fn(args...) in a worker, waiting for the result (Python: apply(fn, args)).
   template <class F, class... Args>
   auto apply(F&& fn, const std::tuple<Args...>& args = {}) {
-    return apply_async(std::forward<F>(fn), args).get();
+    using R = detail::call_result_t<F, Args...>;
+    return detail::submit_remote(core_, detail::RemoteTask<R>::make(call_of(std::forward<F>(fn), args)), true).get();
   }
 
   /// fn(args...) in a worker. on_result(const R&) or on_error(std::exception_ptr) runs once on the
@@ -208,11 +209,8 @@ class Pool {
   /// deliver); either may be nullptr. An exception a callback throws is logged.
   template <class F, class... Args, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
   auto apply_async(F&& fn, const std::tuple<Args...>& args = {}, OnResult on_result = nullptr, OnError on_error = nullptr) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
     using R = detail::call_result_t<F, Args...>;
-    auto call = std::apply([&](const auto&... values) { return detail::make_converted_call(Fn(fn), values...); }, args);
-    return AsyncResult<R>(submit_with_callbacks<R>(call, std::move(on_result), std::move(on_error)));
+    return AsyncResult<R>(submit_with_callbacks<R>(call_of(std::forward<F>(fn), args), std::move(on_result), std::move(on_error)));
   }
 
   /// fn over `inputs`, in chunks of `chunksize` (0: about four chunks per worker, as Python picks),
@@ -277,6 +275,14 @@ class Pool {
   std::size_t chunksize_for(std::size_t count) const noexcept {
     const std::size_t per = 4 * core_.workers();
     return std::max<std::size_t>(1, (count + per - 1) / per);
+  }
+
+  /// The call of fn(args...), each argument converted to fn's parameter type.
+  template <class F, class... Args>
+  static detail::CallFrame call_of(F&& fn, const std::tuple<Args...>& args) {
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    return std::apply([&](const auto&... values) { return detail::make_converted_call(Fn(fn), values...); }, args);
   }
 
   template <class R, class OnResult, class OnError>

@@ -50,10 +50,11 @@ inline constexpr void check_poolable() {
 }
 
 /// Queues `task` in `core`; if the pool refuses it, the task is dropped and the error thrown.
+/// `waited`: the caller waits for it at once (ProcessPoolCore::submit_waited).
 template <class R, class Hooks>
-Future<R> submit_remote(ProcessPoolCore& core, std::shared_ptr<RemoteTask<R, Hooks>> task) {
+Future<R> submit_remote(ProcessPoolCore& core, std::shared_ptr<RemoteTask<R, Hooks>> task, bool waited = false) {
   try {
-    core.submit(*task);
+    waited ? core.submit_waited(*task) : core.submit(*task);
   } catch (...) {
     task->cancel();
     throw;

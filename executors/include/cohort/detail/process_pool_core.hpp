@@ -48,6 +48,9 @@ class ProcessPoolCore {
   /// Queues the job. If the pool takes no more work, leaves the job untouched and throws (cohort::Error
   /// after close or shutdown, BrokenProcessPool once broken); the caller drops the job then.
   void submit(PoolJob& job);
+  /// submit() for a job whose caller waits for it at once: on an idle pool the calling thread sends it to
+  /// a worker and polls for the reply itself, sparing the I/O thread's wake-ups (Pool::apply).
+  void submit_waited(PoolJob& job);
   /// Stops taking work; queued work still runs, then the workers exit. `cancel_queued`: cancel the jobs
   /// no worker has started. Returns at once.
   void close(bool cancel_queued = false);

@@ -22,6 +22,9 @@ bool message_waiting(const Connection& end);
 /// is sent without waiting for the receiver.
 std::uint64_t send_room(const Connection& end);
 
+/// Whether the receiver at the other end of `end` sleeps waiting for a message: one sent now wakes it.
+bool receiver_sleeping(const Connection& end);
+
 /// Receives one message into `body`, reusing its capacity: a thread that receives large messages again
 /// and again keeps one buffer instead of having the allocator map and unmap fresh pages each time.
 void receive_into(Connection& end, std::string& body);
