@@ -10,8 +10,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <deque>
+#include <list>
 #include <mutex>
 #include <numeric>
+#include <ranges>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -42,6 +45,8 @@ int die_by(int how) {
   cohort_test::end_this_process(how);
   return 0;
 }
+std::string shout(const std::string& word) { return word + "!"; }
+int as_number(bool flag) { return flag ? 1 : 0; }
 int checked(int x) {
   if (x == 3) throw std::out_of_range("three is out of range");
   return x;
@@ -117,6 +122,23 @@ TEST_F(PoolTest, MapPicksAChunksizeAndKeepsOrder) {
   EXPECT_EQ(pool.map(square, inputs, 1).size(), inputs.size());
   EXPECT_TRUE(pool.map(square, std::vector<int>{}).empty());
   EXPECT_THROW(pool.map(checked, std::vector<int>{1, 2, 3, 4}, 1), std::out_of_range);
+}
+
+// Chunks are encoded straight from a sized random-access range (numbers in one block when contiguous)
+// and gathered first from any other: every way must give the same results.
+TEST_F(PoolTest, MapTakesAnyRangeOfInputs) {
+  cohort::Pool pool(2);
+  const std::vector<int> numbers{1, 2, 3, 4, 5, 6, 7};
+  const std::vector<int> squares{1, 4, 9, 16, 25, 36, 49};
+  for (std::size_t chunksize : {0, 1, 3, 100}) {
+    EXPECT_EQ(pool.map(square, numbers, chunksize), squares);
+    EXPECT_EQ(pool.map(square, std::list<int>(numbers.begin(), numbers.end()), chunksize), squares);
+    EXPECT_EQ(pool.map(square, std::deque<int>(numbers.begin(), numbers.end()), chunksize), squares);
+    EXPECT_EQ(pool.map(square, std::views::iota(1, 8), chunksize), squares);
+    EXPECT_EQ(pool.map(shout, std::vector<std::string>{"a", "", "long word"}, chunksize),
+              (std::vector<std::string>{"a!", "!", "long word!"}));
+    EXPECT_EQ(pool.map(as_number, std::vector<bool>{true, false, true}, chunksize), (std::vector<int>{1, 0, 1}));
+  }
 }
 
 TEST_F(PoolTest, MapAsyncDeliversTheWholeListToItsCallback) {

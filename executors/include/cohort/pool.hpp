@@ -106,7 +106,7 @@ class MapCollector {
     for (const auto& part : parts_) total += part.size();
     std::vector<R> all;
     all.reserve(total);
-    for (auto& part : parts_) std::move(part.begin(), part.end(), std::back_inserter(all));
+    for (auto& part : parts_) all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
     parts_.clear();
     lock.unlock();
     hooks_.before_value(all);
@@ -277,19 +277,20 @@ class Pool {
     return std::max<std::size_t>(1, (count + per - 1) / per);
   }
 
-  /// The call of fn(args...), each argument converted to fn's parameter type.
+  /// The call of fn(args...), encoded, each argument converted to fn's parameter type.
   template <class F, class... Args>
-  static detail::CallFrame call_of(F&& fn, const std::tuple<Args...>& args) {
+  static std::string call_of(F&& fn, const std::tuple<Args...>& args) {
     using Fn = std::decay_t<F>;
     detail::check_poolable<Fn>();
-    return std::apply([&](const auto&... values) { return detail::make_converted_call(Fn(fn), values...); }, args);
+    return detail::encode_frame(
+        std::apply([&](const auto&... values) { return detail::make_converted_call(Fn(fn), values...); }, args));
   }
 
   template <class R, class OnResult, class OnError>
-  Future<R> submit_with_callbacks(const detail::CallFrame& call, OnResult on_result, OnError on_error) {
+  Future<R> submit_with_callbacks(std::string call, OnResult on_result, OnError on_error) {
     using Hooks = detail::CallbackHooks<OnResult, OnError>;
-    return detail::submit_remote(core_,
-                                 detail::RemoteTask<R, Hooks>::make(call, Hooks{std::move(on_result), std::move(on_error)}));
+    return detail::submit_remote(
+        core_, detail::RemoteTask<R, Hooks>::make(std::move(call), Hooks{std::move(on_result), std::move(on_error)}));
   }
 
   /// The chunk futures of fn over `inputs`, for map_async, imap and imap_unordered.
@@ -314,12 +315,10 @@ class Pool {
       }
     }
     using R = typename std::invoke_result_t<ChunkFn, const detail::RemoteFunction<Fn>&, const std::vector<Input>&>::value_type;
-    const detail::RemoteFunction<Fn> function{fn};
-    return detail::submit_chunks<Input>(std::forward<Range>(inputs), std::max<std::size_t>(chunksize, 1),
-                                        [&](std::vector<Input>&& chunk) {
-                                          return submit_with_callbacks<std::vector<R>>(
-                                              detail::make_converted_call(chunk_fn, function, chunk), nullptr, nullptr);
-                                        });
+    return detail::submit_chunk_calls<Input>(chunk_fn, detail::RemoteFunction<Fn>{fn}, std::forward<Range>(inputs),
+                                             std::max<std::size_t>(chunksize, 1), [&](std::string&& call) {
+                                               return submit_with_callbacks<std::vector<R>>(std::move(call), nullptr, nullptr);
+                                             });
   }
 
   /// One AsyncResult for all the chunks of a map.

@@ -62,22 +62,56 @@ Future<R> submit_remote(ProcessPoolCore& core, std::shared_ptr<RemoteTask<R, Hoo
   return Future<R>(std::shared_ptr<FutureState<R>>(std::move(task)));
 }
 
-/// The inputs of a map cut into chunks of `chunksize`, each submitted by `submit_chunk(std::vector&&)`.
-template <class Input, class Range, class Submit>
-auto submit_chunks(Range&& inputs, std::size_t chunksize, Submit submit_chunk) {
-  std::vector<decltype(submit_chunk(std::vector<Input>{}))> chunks;
-  std::vector<Input> chunk;
-  chunk.reserve(chunksize);
-  for (auto&& input : inputs) {
-    chunk.push_back(std::forward<decltype(input)>(input));
-    if (chunk.size() == chunksize) {
-      chunks.push_back(submit_chunk(std::move(chunk)));
-      chunk = {};
-      chunk.reserve(chunksize);
+/// Writes `count` elements from `first` as cereal writes the elements of a std::vector<Input>: numbers
+/// in one block when they lie contiguously, anything else one by one.
+template <class Input, class It>
+void write_elements(BinaryWriter& archive, It first, std::size_t count) {
+  if constexpr (std::contiguous_iterator<It> && std::is_arithmetic_v<Input> && !std::is_same_v<Input, bool>) {
+    archive(cereal::binary_data(std::to_address(first), count * sizeof(Input)));
+  } else {
+    for (std::size_t i = 0; i < count; ++i, ++first) {
+      const Input& value = *first;  // a std::vector<bool> element is a proxy: read it as the bool it is
+      archive(value);
     }
   }
-  if (!chunk.empty()) chunks.push_back(submit_chunk(std::move(chunk)));
-  return chunks;
+}
+
+/// Cuts `inputs` into chunks of `chunksize` and returns submit(call) for each, `call` being
+/// chunk_fn(function, chunk) encoded for a worker, with `chunk` a std::vector<Input> of the chunk's
+/// inputs. A sized random-access range of Input is encoded straight from its elements; other ranges are
+/// gathered into one reused vector per chunk first.
+template <class Input, class ChunkFn, class Fn, class Range, class Submit>
+auto submit_chunk_calls(ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Range&& inputs, std::size_t chunksize,
+                        Submit submit) {
+  std::vector<decltype(submit(std::string{}))> futures;
+  const auto submit_chunk = [&](auto first, std::size_t count) {
+    std::string call;
+    if constexpr (std::is_arithmetic_v<Input>) call.reserve(256 + count * sizeof(Input));
+    encode_call<RemoteFunction<Fn>, std::vector<Input>>(call, chunk_fn, [&](BinaryWriter& archive) {
+      archive(function, cereal::make_size_tag(static_cast<cereal::size_type>(count)));
+      write_elements<Input>(archive, first, count);
+    });
+    futures.push_back(submit(std::move(call)));
+  };
+  if constexpr (std::ranges::random_access_range<Range> && std::ranges::sized_range<Range> &&
+                std::is_same_v<std::remove_cvref_t<std::ranges::range_reference_t<Range>>, Input>) {
+    const auto first = std::ranges::begin(inputs);
+    const auto size = static_cast<std::size_t>(std::ranges::size(inputs));
+    for (std::size_t start = 0; start < size; start += chunksize)
+      submit_chunk(first + static_cast<std::ptrdiff_t>(start), std::min(chunksize, size - start));
+  } else {
+    std::vector<Input> chunk;
+    chunk.reserve(chunksize);
+    for (auto&& input : inputs) {
+      chunk.push_back(std::forward<decltype(input)>(input));
+      if (chunk.size() == chunksize) {
+        submit_chunk(chunk.begin(), chunk.size());
+        chunk.clear();
+      }
+    }
+    if (!chunk.empty()) submit_chunk(chunk.begin(), chunk.size());
+  }
+  return futures;
 }
 
 }  // namespace detail
@@ -100,7 +134,7 @@ class ProcessPoolExecutor {
     using Fn = std::decay_t<F>;
     detail::check_poolable<Fn>();
     using R = detail::call_result_t<F, Args...>;
-    return detail::submit_remote(core_, detail::RemoteTask<R>::make(detail::make_converted_call(Fn(fn), args...)));
+    return detail::submit_remote(core_, detail::RemoteTask<R>::make(detail::encode_frame(detail::make_converted_call(Fn(fn), args...))));
   }
 
   /// Calls fn on every element of `inputs`, `chunksize` elements per task; returns the results lazily and
@@ -114,11 +148,12 @@ class ProcessPoolExecutor {
     static_assert(!std::is_void_v<R>, "ProcessPoolExecutor::map: fn must return a value; use submit() for void work");
     std::optional<detail::Clock::time_point> deadline;
     if (options.timeout) deadline = detail::Clock::now() + *options.timeout;
-    const detail::RemoteFunction<Fn> function{Fn(fn)};
-    auto chunks = detail::submit_chunks<Input>(std::forward<Range>(inputs), std::max<std::size_t>(options.chunksize, 1),
-                                               [&](std::vector<Input>&& chunk) {
-                                                 return submit(&detail::map_chunk<Fn, Input>, function, chunk);
-                                               });
+    using Chunk = std::vector<R>;
+    auto chunks = detail::submit_chunk_calls<Input>(&detail::map_chunk<Fn, Input>, detail::RemoteFunction<Fn>{Fn(fn)},
+                                                    std::forward<Range>(inputs), std::max<std::size_t>(options.chunksize, 1),
+                                                    [&](std::string&& call) {
+                                                      return detail::submit_remote(core_, detail::RemoteTask<Chunk>::make(std::move(call)));
+                                                    });
     return MapResult<R>(std::move(chunks), deadline);
   }
 

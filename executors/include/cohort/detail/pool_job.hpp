@@ -46,6 +46,17 @@ class PoolJob {
   std::string call_;
 };
 
+/// `frame` as cereal encodes it, in a string of exactly that size: no slack for a million queued calls,
+/// and no regrowth that copies a large argument again and again.
+inline std::string encode_frame(const CallFrame& frame) {
+  std::string call;
+  call.reserve(49 + frame.name.size() + frame.entry.module.size() + frame.target.module.size() +
+               frame.arguments.size());
+  BinaryWriter archive(call);
+  archive(frame);
+  return call;
+}
+
 /// What runs before a task's future completes (Python's Pool runs its callbacks before the result is
 /// ready): nothing, for ProcessPoolExecutor.
 struct NoHooks {
@@ -86,16 +97,8 @@ class RemoteTask final : public FutureState<R>, public PoolJob {
  public:
   RemoteTask(std::string call, Hooks hooks) noexcept : PoolJob(std::move(call)), hooks_(std::move(hooks)) {}
 
-  static std::shared_ptr<RemoteTask> make(const CallFrame& frame, Hooks hooks = {}) {
-    std::string call;
-    // Exactly the size cereal writes (a length before each string): no slack for a million queued calls,
-    // and no regrowth that copies a large argument again and again.
-    call.reserve(49 + frame.name.size() + frame.entry.module.size() + frame.target.module.size() +
-                 frame.arguments.size());
-    {
-      BinaryWriter archive(call);
-      archive(frame);
-    }
+  /// `call`: a CallFrame as cereal encodes it (encode_frame, encode_call).
+  static std::shared_ptr<RemoteTask> make(std::string call, Hooks hooks = {}) {
     auto state = std::allocate_shared<RemoteTask>(PoolAllocator<RemoteTask>{}, std::move(call), std::move(hooks));
     state->self_ = state;
     return state;

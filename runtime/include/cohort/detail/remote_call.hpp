@@ -14,6 +14,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -137,14 +138,27 @@ decltype(auto) as_parameter(const Arg& arg) {
     return std::decay_t<Param>(arg);
 }
 
+/// The frame of a call of `function` with arguments of types `Args...`, without the arguments: the entry
+/// that decodes them and the function, by address and, if registered with COHORT_REMOTE, by name.
+template <class F, class... Args>
+CallFrame call_header(const F& function) {
+  CallFrame frame;
+  frame.entry = address_of(reinterpret_cast<const void*>(&remote_entry<F, Args...>));
+  if constexpr (is_function_pointer_v<F>) {
+    frame.has_target = true;
+    frame.target = address_of(reinterpret_cast<const void*>(function));
+    if (const auto* name = remote_name_of(reinterpret_cast<const void*>(function))) frame.name = *name;
+  }
+  return frame;
+}
+
 /// A call frame for `function(args...)`. Arguments that hold descriptors export them into the
 /// FdTransferScope active on this thread. A function registered with COHORT_REMOTE travels by its name,
 /// its arguments converted to its parameter types, so that a worker built apart finds the same entry.
 template <class F, class... Args>
   requires is_remote_callable_v<F> && (is_transferable_v<Args> && ...)
 CallFrame make_call(const F& function, const Args&... args) {
-  CallFrame frame;
-  frame.entry = address_of(reinterpret_cast<const void*>(&remote_entry<F, Args...>));
+  CallFrame frame = call_header<F, Args...>(function);
   BinaryWriter archive(frame.arguments);
   const auto write = [&](const auto&... values) {
     try {
@@ -154,10 +168,7 @@ CallFrame make_call(const F& function, const Args&... args) {
     }
   };
   if constexpr (is_function_pointer_v<F>) {
-    frame.has_target = true;
-    frame.target = address_of(reinterpret_cast<const void*>(function));
-    if (const auto* name = remote_name_of(reinterpret_cast<const void*>(function))) {
-      frame.name = *name;
+    if (!frame.name.empty()) {
       [&]<class R, class... Params>(R (*)(Params...)) {
         static_assert(sizeof...(Params) == sizeof...(Args), "make_call: wrong number of arguments");
         write(as_parameter<Params>(args)...);
@@ -167,6 +178,27 @@ CallFrame make_call(const F& function, const Args&... args) {
   }
   write(args...);
   return frame;
+}
+
+/// A call of `function` with arguments of types `Args...` appended to `out` as cereal writes its
+/// CallFrame, where `write_arguments(archive)` writes the arguments as cereal writes values of those
+/// types. A map's chunk is encoded this way straight from the inputs: no vector of them and no frame
+/// is built and copied first.
+template <class... Args, class F, class Write>
+  requires is_remote_callable_v<F>
+void encode_call(std::string& out, const F& function, Write write_arguments) {
+  const CallFrame header = call_header<F, Args...>(function);
+  BinaryWriter archive(out);
+  archive(header.name, header.entry, header.has_target, header.target);
+  const std::size_t size_at = out.size();
+  archive(std::uint64_t{0});  // the arguments' length: cereal's size tag of a string, set below
+  try {
+    write_arguments(archive);
+  } catch (...) {
+    rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), false);
+  }
+  const std::uint64_t size = out.size() - size_at - sizeof size;
+  std::memcpy(out.data() + size_at, &size, sizeof size);
 }
 
 /// The parameter types of a function pointer type, decayed, as a tuple (noexcept or not).
