@@ -64,6 +64,10 @@ constexpr double queued_work_ns = 2e6;
 constexpr std::size_t max_window = 4096;
 /// A batch stops growing here (a single larger task still goes alone).
 constexpr std::size_t max_batch_bytes = 64 * 1024;
+/// Buffers of calls of this size are kept for reuse (bank_call_buffer), this many at most.
+constexpr std::size_t min_banked_call = 64 * 1024;
+constexpr std::size_t max_banked_call = 16 * 1024 * 1024;
+constexpr std::size_t max_banked_calls = 8;
 /// How long terminate() gives workers between SIGTERM and SIGKILL, and close() gives them to exit.
 constexpr auto terminate_grace = 200ms;
 constexpr auto exit_grace = 5s;
@@ -167,6 +171,10 @@ struct ProcessPoolCore::State {
   std::deque<PoolJob*> pending;
   std::uint64_t next_id = 1;
   std::string batch;    // the batch being sent, reused
+
+  // Buffers of large calls that have run, for the next ones (spare_call_buffer).
+  std::mutex bank_mutex;
+  std::vector<std::string> call_bank;
   std::string message;  // the reply being read, reused
 
   static void signal(const UniqueFd& event) noexcept {
@@ -357,7 +365,7 @@ struct ProcessPoolCore::State {
             std::chrono::duration_cast<std::chrono::nanoseconds>(now - std::max(sent, worker.last_reply)).count());
         worker.task_ns = worker.task_ns <= 0 ? sample : 0.8 * worker.task_ns + 0.2 * sample;
         worker.last_reply = now;
-        job->drop_call();
+        bank_call_buffer(job->take_call());
         if (reply.ok)
           job->succeed(reply.result);
         else
@@ -372,6 +380,15 @@ struct ProcessPoolCore::State {
       return true;
     }
     return any;
+  }
+
+  /// Keeps the buffer of a large call that has run for the next large call to be encoded in: its pages
+  /// stay mapped, where a fresh buffer would be page-faulted in again (the allocator hands large
+  /// blocks back to the kernel).
+  void bank_call_buffer(std::string buffer) noexcept {
+    if (buffer.capacity() < min_banked_call || buffer.capacity() > max_banked_call) return;
+    std::lock_guard lock(bank_mutex);
+    if (call_bank.size() < max_banked_calls) call_bank.push_back(std::move(buffer));
   }
 
   /// Hands pending jobs to workers, each time to the one with the fewest tasks in flight, so that a
@@ -413,6 +430,7 @@ struct ProcessPoolCore::State {
     append_u64(batch, 0);
     const std::size_t first = worker.in_flight.size();
     std::uint64_t count = 0;
+    std::string_view tail;  // a large call that goes alone, written into the ring from where it is
     const auto now = Clock::now();
     while (count < wanted && !pending.empty()) {
       PoolJob* job = pending.front();
@@ -426,15 +444,19 @@ struct ProcessPoolCore::State {
       }
       job->id = next_id++;
       append_u64(batch, job->id);
-      batch.append(job->call());
       worker.in_flight.push_back(InFlight{job, now});
       ++count;
+      if (count == 1 && job->call().size() >= max_batch_bytes) {
+        tail = job->call();
+        break;
+      }
+      batch.append(job->call());
     }
     if (count == 0) return false;
     std::memcpy(batch.data() + count_at, &count, sizeof count);
-    end_frame(batch, header);
     try {
-      worker.channel.send_bytes(batch);
+      end_frame(batch, header, tail.size());
+      tail.empty() ? worker.channel.send_bytes(batch) : send_joined(worker.channel, batch, tail);
     } catch (const SerializationError&) {
       // Too large for any worker (max_message_size): only a single job can be, and it fails alone.
       const auto error = std::current_exception();
@@ -698,6 +720,11 @@ ProcessPoolCore::~ProcessPoolCore() {
 }
 
 void ProcessPoolCore::submit(PoolJob& job) {
+  PoolJob* const one[] = {&job};
+  submit(one);
+}
+
+void ProcessPoolCore::submit(std::span<PoolJob* const> jobs) {
   auto& s = *state_;
   bool wake = false;
   {
@@ -706,7 +733,7 @@ void ProcessPoolCore::submit(PoolJob& job) {
       if (s.broken) std::rethrow_exception(s.broken);
       throw Error(s.config.closed_message);
     }
-    s.incoming.push_back(&job);
+    s.incoming.insert(s.incoming.end(), jobs.begin(), jobs.end());
     s.incoming_count.store(s.incoming.size(), std::memory_order_relaxed);
     wake = std::exchange(s.io_sleeping, false);
   }
@@ -752,6 +779,16 @@ void ProcessPoolCore::terminate() {
   }
   s.wake();
   join();
+}
+
+std::string ProcessPoolCore::spare_call_buffer() {
+  auto& s = *state_;
+  std::lock_guard lock(s.bank_mutex);
+  if (s.call_bank.empty()) return {};
+  auto buffer = std::move(s.call_bank.back());
+  s.call_bank.pop_back();
+  buffer.clear();
+  return buffer;
 }
 
 std::size_t ProcessPoolCore::workers() const noexcept { return state_->config.workers; }

@@ -42,10 +42,10 @@ std::size_t begin_frame(std::string& out, std::uint64_t type_hash, std::string_v
   return offset;
 }
 
-void end_frame(std::string& out, std::size_t header_offset) {
+void end_frame(std::string& out, std::size_t header_offset, std::size_t bytes_after) {
   FrameHeader header;
   std::memcpy(&header, out.data() + header_offset, sizeof header);
-  const auto payload = out.size() - header_offset - sizeof header - header.name_size;
+  const auto payload = out.size() - header_offset - sizeof header - header.name_size + bytes_after;
   if (payload > max_message_size()) {
     out.resize(header_offset);
     throw SerializationError(fmt::format("message of {} bytes exceeds max_message_size ({} bytes)", payload,

@@ -56,6 +56,16 @@ struct ConnectionAccess {
     end.check_writable("send");
     return end.out_;
   }
+  static void send_joined(Connection& end, std::string_view head, std::string_view tail) {
+    end.check_writable("send");
+    check_message_size(head.size() + tail.size(), "Connection.send");
+    const MessageHeader header{message_magic, 0, head.size() + tail.size()};
+    std::string first;
+    first.reserve(sizeof header + head.size());
+    first.append(reinterpret_cast<const char*>(&header), sizeof header);
+    first.append(head);
+    end.write_stream(first, tail, "Connection.send");
+  }
 };
 
 bool message_waiting(const Connection& end) { return ring_readable(ConnectionAccess::in(end)) > 0; }
@@ -64,6 +74,10 @@ std::uint64_t send_room(const Connection& end) { return ring_writable(Connection
 
 bool receiver_sleeping(const Connection& end) {
   return ConnectionAccess::out(end).control->readers_sleeping.load(std::memory_order_seq_cst) > 0;
+}
+
+void send_joined(Connection& end, std::string_view head, std::string_view tail) {
+  ConnectionAccess::send_joined(end, head, tail);
 }
 
 void receive_into(Connection& end, std::string& body) { ConnectionAccess::receive(end, body); }

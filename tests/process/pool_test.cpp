@@ -39,12 +39,15 @@ int sleep_then(int milliseconds, int value) {
   std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds));
   return value;
 }
+int sleep_then_twice(int milliseconds) { return sleep_then(milliseconds, 2 * milliseconds); }
 int slow_last(int x) { return sleep_then(x == 9 ? 1500 : 0, x); }
 int slow_first(int x) { return sleep_then(x == 0 ? 300 : 0, x); }
 int die_by(int how) {
   cohort_test::end_this_process(how);
   return 0;
 }
+int die_by_or_return(int how) { return how < 0 ? how : die_by(how); }
+long times_three(long x) { return 3 * x; }
 std::string shout(const std::string& word) { return word + "!"; }
 int as_number(bool flag) { return flag ? 1 : 0; }
 int checked(int x) {
@@ -141,6 +144,26 @@ TEST_F(PoolTest, MapTakesAnyRangeOfInputs) {
   }
 }
 
+// Large maps one after another: each chunk's call is encoded in a buffer the pool kept from the last map.
+TEST_F(PoolTest, LargeMapsOneAfterAnother) {
+  cohort::Pool pool(2);
+  std::vector<long> inputs(100'000);
+  std::iota(inputs.begin(), inputs.end(), 0L);
+  for (int round = 0; round < 4; ++round) {
+    const auto results = pool.map(times_three, inputs);
+    ASSERT_EQ(results.size(), inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); ++i) ASSERT_EQ(results[i], 3 * inputs[i]);
+  }
+}
+
+TEST_F(PoolTest, TerminateCancelsAMapInProgress) {
+  cohort::Pool pool(2);
+  auto running = pool.map_async(sleep_then_twice, std::vector<int>(8, 60000), 1);
+  std::this_thread::sleep_for(100ms);
+  pool.terminate();
+  EXPECT_THROW(running.get(1s), cohort::CancelledError);
+}
+
 TEST_F(PoolTest, MapAsyncDeliversTheWholeListToItsCallback) {
   cohort::Pool pool(2);
   std::atomic<int> calls{0};
@@ -193,6 +216,8 @@ TEST_F(PoolTest, JoinBeforeCloseIsAnErrorAndCloseRefusesNewWork) {
   auto queued = pool.apply_async(sleep_then, std::tuple{100, 1});
   pool.close();
   EXPECT_THROW(pool.apply(square, std::tuple{1}), cohort::Error);
+  EXPECT_THROW(pool.map(square, std::vector<int>(1000, 1), 1), cohort::Error);
+  EXPECT_THROW(pool.imap(square, std::vector<int>(10, 1)), cohort::Error);
   pool.join();
   EXPECT_EQ(queued.get(), 1);  // queued work still ran
   EXPECT_TRUE(pool.worker_pids().empty());
@@ -218,6 +243,15 @@ TEST_P(PoolWorkerDeath, FailsOnlyTheRunningTaskAndReplacesTheWorker) {
   const auto after = pool.worker_pids();
   EXPECT_EQ(after.size(), 2u);
   EXPECT_NE(after, before);
+}
+
+// A map's chunk that kills its worker fails the map with the worker's end; the pool serves on.
+TEST_P(PoolWorkerDeath, FailsAMapWhoseChunkKilledItsWorker) {
+  cohort::Pool pool(2);
+  std::vector<int> hows(40, -1);
+  hows[17] = GetParam();
+  EXPECT_THROW(pool.map(die_by_or_return, hows, 1), cohort::ProcessError);
+  EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}), (std::vector<int>{1, 4, 9}));
 }
 
 // On an idle pool apply() sends its task and waits for the reply on the calling thread; the death must

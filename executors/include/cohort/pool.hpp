@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cohort/as_completed.hpp"
+#include "cohort/detail/map_jobs.hpp"
 #include "cohort/detail/pool_job.hpp"
 #include "cohort/detail/process_pool_core.hpp"
 #include "cohort/future.hpp"
@@ -79,48 +80,6 @@ class AsyncResult {
 };
 
 namespace detail {
-
-/// The results of the chunks of a map_async, joined into one vector once all are in; the first failure
-/// fails the whole. The hooks (the user's callbacks) run before the result is ready.
-template <class R, class Hooks>
-class MapCollector {
- public:
-  MapCollector(std::size_t chunks, std::shared_ptr<FutureState<std::vector<R>>> result, Hooks hooks)
-      : parts_(chunks), remaining_(chunks), result_(std::move(result)), hooks_(std::move(hooks)) {}
-
-  void chunk_done(std::size_t index, FutureState<std::vector<R>>& chunk) {
-    std::unique_lock lock(mutex_);
-    if (auto error = chunk.error()) {
-      if (failed_) return;
-      failed_ = true;
-      parts_.clear();
-      lock.unlock();
-      hooks_.before_error(error);
-      result_->try_set_exception(std::move(error));
-      return;
-    }
-    if (failed_) return;
-    parts_[index] = chunk.take();
-    if (--remaining_ != 0) return;
-    std::size_t total = 0;
-    for (const auto& part : parts_) total += part.size();
-    std::vector<R> all;
-    all.reserve(total);
-    for (auto& part : parts_) all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-    parts_.clear();
-    lock.unlock();
-    hooks_.before_value(all);
-    result_->set_value(std::move(all));
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::vector<R>> parts_;
-  std::size_t remaining_;
-  bool failed_ = false;
-  std::shared_ptr<FutureState<std::vector<R>>> result_;
-  Hooks hooks_;
-};
 
 }  // namespace detail
 
@@ -217,34 +176,37 @@ class Pool {
   /// waiting for all the results, in input order. The first failure is rethrown.
   template <class F, std::ranges::input_range Range>
   auto map(F&& fn, Range&& inputs, std::size_t chunksize = 0) {
-    return map_async(std::forward<F>(fn), std::forward<Range>(inputs), chunksize).get();
+    return take_when_done(map_async(std::forward<F>(fn), std::forward<Range>(inputs), chunksize));
   }
 
   /// map without waiting; on_result gets the whole vector. Callbacks as for apply_async.
   template <class F, std::ranges::input_range Range, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
   auto map_async(F&& fn, Range&& inputs, std::size_t chunksize = 0, OnResult on_result = nullptr,
                  OnError on_error = nullptr) {
-    return collect_async(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize, true),
-                         std::move(on_result), std::move(on_error));
+    using Fn = std::decay_t<F>;
+    detail::check_poolable<Fn>();
+    using Input = std::ranges::range_value_t<Range>;
+    return map_all<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize,
+                          std::move(on_result), std::move(on_error));
   }
 
   /// fn over `inputs` in chunks of `chunksize`, all scheduled at once; the results come lazily and in
   /// order, each chunk's as soon as it is done.
   template <class F, std::ranges::input_range Range>
   auto imap(F&& fn, Range&& inputs, std::size_t chunksize = 1) {
-    return MapResult(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize, false), std::nullopt);
+    return MapResult(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize), std::nullopt);
   }
 
   /// imap with the results in the order the chunks finish.
   template <class F, std::ranges::input_range Range>
   auto imap_unordered(F&& fn, Range&& inputs, std::size_t chunksize = 1) {
-    return UnorderedMapResult(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize, false));
+    return UnorderedMapResult(map_chunks(std::forward<F>(fn), std::forward<Range>(inputs), chunksize));
   }
 
   /// fn(args...) for every tuple of `inputs`, in input order.
   template <class F, std::ranges::input_range Range>
   auto starmap(F&& fn, Range&& inputs, std::size_t chunksize = 0) {
-    return starmap_async(std::forward<F>(fn), std::forward<Range>(inputs), chunksize).get();
+    return take_when_done(starmap_async(std::forward<F>(fn), std::forward<Range>(inputs), chunksize));
   }
 
   template <class F, std::ranges::input_range Range, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
@@ -253,9 +215,8 @@ class Pool {
     using Fn = std::decay_t<F>;
     detail::check_poolable<Fn>();
     using Tuple = std::ranges::range_value_t<Range>;
-    return collect_async(
-        submit_map<Tuple>(&detail::starmap_chunk<Fn, Tuple>, Fn(fn), std::forward<Range>(inputs), chunksize, true),
-        std::move(on_result), std::move(on_error));
+    return map_all<Tuple>(&detail::starmap_chunk<Fn, Tuple>, Fn(fn), std::forward<Range>(inputs), chunksize,
+                          std::move(on_result), std::move(on_error));
   }
 
   /// No more tasks; the workers exit once the queued ones are done.
@@ -293,52 +254,53 @@ class Pool {
         core_, detail::RemoteTask<R, Hooks>::make(std::move(call), Hooks{std::move(on_result), std::move(on_error)}));
   }
 
-  /// The chunk futures of fn over `inputs`, for map_async, imap and imap_unordered.
+  /// The result of a map that nobody else holds: moved out when done instead of copied.
+  template <class R>
+  static R take_when_done(AsyncResult<R> result) {
+    auto& state = *result.future().shared_state();
+    state.wait();
+    state.rethrow_if_failed();
+    return state.take();
+  }
+
+  /// The chunk futures of fn over `inputs`, for imap and imap_unordered.
   template <class F, class Range>
-  auto map_chunks(F&& fn, Range&& inputs, std::size_t chunksize, bool pick) {
+  auto map_chunks(F&& fn, Range&& inputs, std::size_t chunksize) {
     using Fn = std::decay_t<F>;
     detail::check_poolable<Fn>();
     using Input = std::ranges::range_value_t<Range>;
-    return submit_map<Input>(&detail::map_chunk<Fn, Input>, Fn(fn), std::forward<Range>(inputs), chunksize, pick);
+    using R = detail::call_result_t<F, Input>;
+    std::vector<Future<std::vector<R>>> chunks;
+    detail::for_each_chunk_call<Input>(core_, &detail::map_chunk<Fn, Input>, detail::RemoteFunction<Fn>{Fn(fn)},
+                                       std::forward<Range>(inputs), std::max<std::size_t>(chunksize, 1),
+                                       [&](std::string& call, std::size_t) {
+                                         chunks.push_back(submit_with_callbacks<std::vector<R>>(std::move(call), nullptr, nullptr));
+                                       });
+    return chunks;
   }
 
-  /// Submits `chunk_fn(function, chunk)` for each chunk of `inputs`. `pick`: chunksize 0 picks one.
-  template <class Input, class ChunkFn, class Fn, class Range>
-  auto submit_map(ChunkFn chunk_fn, Fn fn, Range&& inputs, std::size_t chunksize, bool pick) {
-    if (chunksize == 0 && pick) {
-      if constexpr (std::ranges::sized_range<Range>) {
-        chunksize = chunksize_for(static_cast<std::size_t>(std::ranges::size(inputs)));
-      } else {
-        std::vector<Input> all;
-        for (auto&& input : inputs) all.push_back(std::forward<decltype(input)>(input));
-        return submit_map<Input>(chunk_fn, fn, std::move(all), chunksize_for(all.size()), false);
-      }
-    }
-    using R = typename std::invoke_result_t<ChunkFn, const detail::RemoteFunction<Fn>&, const std::vector<Input>&>::value_type;
-    return detail::submit_chunk_calls<Input>(chunk_fn, detail::RemoteFunction<Fn>{fn}, std::forward<Range>(inputs),
-                                             std::max<std::size_t>(chunksize, 1), [&](std::string&& call) {
-                                               return submit_with_callbacks<std::vector<R>>(std::move(call), nullptr, nullptr);
-                                             });
-  }
-
-  /// One AsyncResult for all the chunks of a map.
-  template <class R, class OnResult, class OnError>
-  AsyncResult<std::vector<R>> collect_async(std::vector<Future<std::vector<R>>> chunks, OnResult on_result,
-                                            OnError on_error) {
-    using Hooks = detail::CallbackHooks<OnResult, OnError>;
-    auto result = std::make_shared<detail::FutureState<std::vector<R>>>();
-    Hooks hooks{std::move(on_result), std::move(on_error)};
-    if (chunks.empty()) {
-      hooks.before_value(std::vector<R>{});
-      result->set_value(std::vector<R>{});
+  /// chunk_fn(function, chunk) over the chunks of `inputs` (chunksize 0: Python's rule) as one
+  /// AsyncResult, for map_async and starmap_async. Inputs without a size are listed first, as Python's
+  /// map_async lists an iterable without a length.
+  template <class Input, class ChunkFn, class Fn, class Range, class OnResult, class OnError>
+  auto map_all(ChunkFn chunk_fn, Fn fn, Range&& inputs, std::size_t chunksize, OnResult on_result, OnError on_error) {
+    if constexpr (!std::ranges::sized_range<Range>) {
+      std::vector<Input> all;
+      for (auto&& input : inputs) all.push_back(std::forward<decltype(input)>(input));
+      return map_all<Input>(chunk_fn, fn, std::move(all), chunksize, std::move(on_result), std::move(on_error));
     } else {
-      auto collector = std::make_shared<detail::MapCollector<R, Hooks>>(chunks.size(), result, std::move(hooks));
-      for (std::size_t i = 0; i < chunks.size(); ++i) {
-        auto* chunk = chunks[i].shared_state().get();
-        chunk->on_done([collector, i, chunk] { collector->chunk_done(i, *chunk); });
-      }
+      using R = typename std::invoke_result_t<ChunkFn, const detail::RemoteFunction<Fn>&, const std::vector<Input>&>::value_type;
+      using Jobs = detail::MapJobs<R, detail::CallbackHooks<OnResult, OnError>>;
+      const auto count = static_cast<std::size_t>(std::ranges::size(inputs));
+      if (chunksize == 0) chunksize = chunksize_for(count);
+      auto result = Jobs::run(core_, count, chunksize, {std::move(on_result), std::move(on_error)}, [&](Jobs& jobs) {
+        detail::for_each_chunk_call<Input>(core_, chunk_fn, detail::RemoteFunction<Fn>{fn}, std::forward<Range>(inputs), chunksize,
+                                           [&](std::string& call, std::size_t inputs_in_chunk) {
+                                             jobs.add(core_, call, inputs_in_chunk);
+                                           });
+      });
+      return AsyncResult<std::vector<R>>(Future<std::vector<R>>(std::move(result)));
     }
-    return AsyncResult<std::vector<R>>(Future<std::vector<R>>(std::move(result)));
   }
 
   detail::ProcessPoolCore core_;

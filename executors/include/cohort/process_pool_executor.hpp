@@ -76,22 +76,24 @@ void write_elements(BinaryWriter& archive, It first, std::size_t count) {
   }
 }
 
-/// Cuts `inputs` into chunks of `chunksize` and returns submit(call) for each, `call` being
-/// chunk_fn(function, chunk) encoded for a worker, with `chunk` a std::vector<Input> of the chunk's
-/// inputs. A sized random-access range of Input is encoded straight from its elements; other ranges are
-/// gathered into one reused vector per chunk first.
+/// Cuts `inputs` into chunks of `chunksize` and calls submit(call, count) for each, `call` (a
+/// std::string&, which submit may move from) being chunk_fn(function, chunk) encoded for a worker, with
+/// `chunk` a std::vector<Input> of the chunk's `count` inputs; a call whose buffer was taken is encoded
+/// in one of `core`'s spare buffers. A sized random-access range of Input is encoded straight from its
+/// elements; other ranges are gathered into one reused vector per chunk first.
 template <class Input, class ChunkFn, class Fn, class Range, class Submit>
-auto submit_chunk_calls(ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Range&& inputs, std::size_t chunksize,
-                        Submit submit) {
-  std::vector<decltype(submit(std::string{}))> futures;
+void for_each_chunk_call(ProcessPoolCore& core, ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Range&& inputs,
+                         std::size_t chunksize, Submit submit) {
+  std::string call;
   const auto submit_chunk = [&](auto first, std::size_t count) {
-    std::string call;
+    call.clear();
+    if (call.capacity() == std::string().capacity()) call = core.spare_call_buffer();
     if constexpr (std::is_arithmetic_v<Input>) call.reserve(256 + count * sizeof(Input));
     encode_call<RemoteFunction<Fn>, std::vector<Input>>(call, chunk_fn, [&](BinaryWriter& archive) {
       archive(function, cereal::make_size_tag(static_cast<cereal::size_type>(count)));
       write_elements<Input>(archive, first, count);
     });
-    futures.push_back(submit(std::move(call)));
+    submit(call, count);
   };
   if constexpr (std::ranges::random_access_range<Range> && std::ranges::sized_range<Range> &&
                 std::is_same_v<std::remove_cvref_t<std::ranges::range_reference_t<Range>>, Input>) {
@@ -111,7 +113,6 @@ auto submit_chunk_calls(ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Ra
     }
     if (!chunk.empty()) submit_chunk(chunk.begin(), chunk.size());
   }
-  return futures;
 }
 
 }  // namespace detail
@@ -149,11 +150,12 @@ class ProcessPoolExecutor {
     std::optional<detail::Clock::time_point> deadline;
     if (options.timeout) deadline = detail::Clock::now() + *options.timeout;
     using Chunk = std::vector<R>;
-    auto chunks = detail::submit_chunk_calls<Input>(&detail::map_chunk<Fn, Input>, detail::RemoteFunction<Fn>{Fn(fn)},
-                                                    std::forward<Range>(inputs), std::max<std::size_t>(options.chunksize, 1),
-                                                    [&](std::string&& call) {
-                                                      return detail::submit_remote(core_, detail::RemoteTask<Chunk>::make(std::move(call)));
-                                                    });
+    std::vector<Future<Chunk>> chunks;
+    detail::for_each_chunk_call<Input>(core_, &detail::map_chunk<Fn, Input>, detail::RemoteFunction<Fn>{Fn(fn)},
+                                       std::forward<Range>(inputs), std::max<std::size_t>(options.chunksize, 1),
+                                       [&](std::string& call, std::size_t) {
+                                         chunks.push_back(detail::submit_remote(core_, detail::RemoteTask<Chunk>::make(std::move(call))));
+                                       });
     return MapResult<R>(std::move(chunks), deadline);
   }
 

@@ -53,7 +53,8 @@ inline constexpr std::uint32_t max_type_name_size = 4096;
 
 /// Appends a header whose payload size end_frame() fills in; returns where the header starts.
 std::size_t begin_frame(std::string& out, std::uint64_t type_hash, std::string_view type_name);
-void end_frame(std::string& out, std::size_t header_offset);
+/// `bytes_after`: the payload goes on with that many bytes sent right after `out` (send_joined).
+void end_frame(std::string& out, std::size_t header_offset, std::size_t bytes_after = 0);
 
 /// Checks magic and sizes of a header read from a stream; returns how many bytes follow it.
 std::uint64_t frame_body_size(const FrameHeader& header);

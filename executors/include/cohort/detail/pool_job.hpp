@@ -20,10 +20,17 @@ namespace cohort::detail {
 /// true answer consumes the job: the pool must not touch it afterwards.
 class PoolJob {
  public:
+  PoolJob(const PoolJob&) = delete;
+  PoolJob& operator=(const PoolJob&) = delete;
+
   /// The CallFrame as cereal bytes: what a PoolTask carries after its id.
-  const std::string& call() const noexcept { return call_; }
-  /// Frees the encoded call once the task has run: a future may be kept long after.
-  void drop_call() noexcept { std::string().swap(call_); }
+  std::string_view call() const noexcept { return call_; }
+  /// Lets go of the encoded call once the task has run (a future may be kept long after); returns its
+  /// buffer if the job owned it, for the pool to reuse.
+  std::string take_call() noexcept {
+    call_ = {};
+    return std::move(owned_);
+  }
 
   /// pending -> running as the job goes to a worker. False (and consumed) if it was cancelled.
   virtual bool start() noexcept = 0;
@@ -39,11 +46,15 @@ class PoolJob {
   bool started = false;
 
  protected:
-  explicit PoolJob(std::string call) noexcept : call_(std::move(call)) {}
+  /// A job that owns its encoded call.
+  explicit PoolJob(std::string call) noexcept : owned_(std::move(call)), call_(owned_) {}
+  /// A job whose encoded call is kept by whoever made it, for as long as the job lives.
+  explicit PoolJob(std::string_view call) noexcept : call_(call) {}
   ~PoolJob() = default;
 
  private:
-  std::string call_;
+  std::string owned_;
+  std::string_view call_;  // owned_, or bytes kept elsewhere
 };
 
 /// `frame` as cereal encodes it, in a string of exactly that size: no slack for a million queued calls,

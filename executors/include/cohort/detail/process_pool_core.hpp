@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,8 @@ class ProcessPoolCore {
   /// Queues the job. If the pool takes no more work, leaves the job untouched and throws (cohort::Error
   /// after close or shutdown, BrokenProcessPool once broken); the caller drops the job then.
   void submit(PoolJob& job);
+  /// Queues all of `jobs` or, throwing as submit(job) does, none.
+  void submit(std::span<PoolJob* const> jobs);
   /// submit() for a job whose caller waits for it at once: on an idle pool the calling thread sends it to
   /// a worker and polls for the reply itself, sparing the I/O thread's wake-ups (Pool::apply).
   void submit_waited(PoolJob& job);
@@ -59,6 +62,10 @@ class ProcessPoolCore {
   /// Stops taking work, kills the workers (SIGTERM, then SIGKILL after a moment) and cancels every job
   /// that has not finished. Waits until all of that is done.
   void terminate();
+
+  /// An empty string with the capacity of a large call that has run, if the pool kept one: encoding
+  /// the next large call there spares the page faults of a fresh buffer.
+  std::string spare_call_buffer();
 
   std::size_t workers() const noexcept;
   StartMethod start_method() const noexcept;

@@ -25,6 +25,10 @@ std::uint64_t send_room(const Connection& end);
 /// Whether the receiver at the other end of `end` sleeps waiting for a message: one sent now wakes it.
 bool receiver_sleeping(const Connection& end);
 
+/// Sends one message whose bytes are `head` followed by `tail`, as send_bytes would send them joined: a
+/// large `tail` goes into the ring without being copied next to `head` first.
+void send_joined(Connection& end, std::string_view head, std::string_view tail);
+
 /// Receives one message into `body`, reusing its capacity: a thread that receives large messages again
 /// and again keeps one buffer instead of having the allocator map and unmap fresh pages each time.
 void receive_into(Connection& end, std::string& body);

@@ -103,7 +103,12 @@ class FutureState : public FutureStateBase {
  public:
   template <class U>
   void set_value(U&& value) {
-    if (!try_finish([&] { value_.emplace(std::forward<U>(value)); })) throw_already_done();
+    if (!try_set_value(std::forward<U>(value))) throw_already_done();
+  }
+  /// Same, but reports instead of throwing whether it took effect.
+  template <class U>
+  bool try_set_value(U&& value) {
+    return try_finish([&] { value_.emplace(std::forward<U>(value)); });
   }
   const T& value() const noexcept { return *value_; }
   /// Moves the value out; only for a consumer that owns the state alone (gather, run_in_executor).
