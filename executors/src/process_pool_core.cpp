@@ -19,6 +19,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -253,7 +254,8 @@ struct ProcessPoolCore::State {
       }
       const bool caller_waits = !working && callers_waiting.load(std::memory_order_relaxed) > 0;
       if (now - last_progress < spin_before_sleep && !caller_waits) {
-        cpu_relax();
+        // While workers hold tasks, a worker waiting for a CPU is more useful than this thread's polling.
+        working ? (void)sched_yield() : cpu_relax();
         continue;
       }
       sleep(hold);
