@@ -63,9 +63,9 @@ class MapJobs {
   void add(ProcessPoolCore& core, std::string& call, std::size_t count) {
     group_bytes_ += call.size();
     if (call.size() > small_call_bytes)
-      group_.push_back(&chunks_.emplace_back(*this, std::move(call), next_offset_, count));
+      group_.push_back(&chunks_.emplace_back(*this, std::move(call), std::string_view(), next_offset_, count));
     else
-      group_.push_back(&chunks_.emplace_back(*this, keep(call), next_offset_, count));
+      group_.push_back(&chunks_.emplace_back(*this, std::string(), keep(call), next_offset_, count));
     next_offset_ += count;
     if (group_.size() == max_group || group_bytes_ >= group_bytes) flush(core);
   }
@@ -77,12 +77,13 @@ class MapJobs {
   static constexpr std::size_t small_call_bytes = 1024;
   static constexpr std::size_t call_block_bytes = 64 * 1024;
 
+  /// A chunk's call is its own (a large one) or `kept` in the map's blocks.
   class Chunk final : public PoolJob {
    public:
-    template <class Call>
-    Chunk(MapJobs& owner, Call&& call, std::size_t offset, std::size_t count) noexcept
-        : PoolJob(std::forward<Call>(call)), owner_(owner), offset_(offset), count_(count) {}
+    Chunk(MapJobs& owner, std::string call, std::string_view kept, std::size_t offset, std::size_t count) noexcept
+        : PoolJob(std::move(call)), owner_(owner), kept_(kept), offset_(offset), count_(count) {}
 
+    std::string_view call() const noexcept override { return kept_.empty() ? PoolJob::call() : kept_; }
     bool start() noexcept override { return true; }
     void succeed(std::string_view result) noexcept override { owner_.chunk_succeeded(offset_, count_, result); }
     void fail(std::exception_ptr error) noexcept override { owner_.chunk_failed(std::move(error)); }
@@ -92,6 +93,7 @@ class MapJobs {
 
    private:
     MapJobs& owner_;
+    std::string_view kept_;
     std::size_t offset_;
     std::size_t count_;
   };

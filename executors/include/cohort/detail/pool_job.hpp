@@ -24,13 +24,10 @@ class PoolJob {
   PoolJob& operator=(const PoolJob&) = delete;
 
   /// The CallFrame as cereal bytes: what a PoolTask carries after its id.
-  std::string_view call() const noexcept { return call_; }
-  /// Lets go of the encoded call once the task has run (a future may be kept long after); returns its
-  /// buffer if the job owned it, for the pool to reuse.
-  std::string take_call() noexcept {
-    call_ = {};
-    return std::move(owned_);
-  }
+  virtual std::string_view call() const noexcept { return call_; }
+  /// Lets go of the encoded call the job owns once the task has run (a future may be kept long after),
+  /// returning its buffer for the pool to reuse.
+  std::string take_call() noexcept { return std::exchange(call_, {}); }
 
   /// pending -> running as the job goes to a worker. False (and consumed) if it was cancelled.
   virtual bool start() noexcept = 0;
@@ -46,15 +43,12 @@ class PoolJob {
   bool started = false;
 
  protected:
-  /// A job that owns its encoded call.
-  explicit PoolJob(std::string call) noexcept : owned_(std::move(call)), call_(owned_) {}
-  /// A job whose encoded call is kept by whoever made it, for as long as the job lives.
-  explicit PoolJob(std::string_view call) noexcept : call_(call) {}
+  /// `call`: the encoded call, or nothing for a job whose call() returns bytes it keeps elsewhere.
+  explicit PoolJob(std::string call) noexcept : call_(std::move(call)) {}
   ~PoolJob() = default;
 
  private:
-  std::string owned_;
-  std::string_view call_;  // owned_, or bytes kept elsewhere
+  std::string call_;
 };
 
 /// `frame` as cereal encodes it, in a string of exactly that size: no slack for a million queued calls,
