@@ -13,8 +13,10 @@
 //
 // Whoever drives the workers holds `token`: the I/O thread, except while it sleeps. A thread about to
 // wait for a single call on an idle pool (Pool::apply) takes the token instead, sends the task itself and
-// polls for the reply: the round trip then involves two threads instead of three, and none of them has to
-// be woken. If the reply is slow to come, the caller hands the task over to the I/O thread.
+// polls for the reply, then sleeps on that worker's ring: the round trip involves two threads instead of
+// three, and in a loop none of them has to be woken. When a submission or a command wakes the I/O thread
+// meanwhile, it asks the caller for the token (yield_fd) and takes the task over; so it does when the
+// worker dies.
 #include "cohort/detail/process_pool_core.hpp"
 
 #include <poll.h>
@@ -58,7 +60,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto busy_check_period = 10ms;
-/// How long a caller running its task itself polls for the reply before it hands the task over.
+/// How long a caller running its task itself polls for the reply before it sleeps on the worker's ring.
 constexpr auto caller_poll = spin_before_sleep;
 /// Each worker is given about this much work ahead of it.
 constexpr double queued_work_ns = 2e6;
@@ -67,7 +69,7 @@ constexpr std::size_t max_window = 4096;
 constexpr std::size_t max_batch_bytes = 64 * 1024;
 /// Buffers of calls of this size are kept for reuse (bank_call_buffer), this many at most.
 constexpr std::size_t min_banked_call = 64 * 1024;
-constexpr std::size_t max_banked_call = 16 * 1024 * 1024;
+constexpr std::size_t max_banked_call = 4 * 1024 * 1024;
 constexpr std::size_t max_banked_calls = 8;
 /// How long terminate() gives workers between SIGTERM and SIGKILL, and close() gives them to exit.
 constexpr auto terminate_grace = 200ms;
@@ -172,11 +174,11 @@ struct ProcessPoolCore::State {
   std::deque<PoolJob*> pending;
   std::uint64_t next_id = 1;
   std::string batch;    // the batch being sent, reused
+  std::string message;  // the reply being read, reused
 
   // Buffers of large calls that have run, for the next ones (spare_call_buffer).
   std::mutex bank_mutex;
   std::vector<std::string> call_bank;
-  std::string message;  // the reply being read, reused
 
   static void signal(const UniqueFd& event) noexcept {
     const std::uint64_t one = 1;
@@ -783,12 +785,15 @@ void ProcessPoolCore::terminate() {
   join();
 }
 
-std::string ProcessPoolCore::spare_call_buffer() {
+std::string ProcessPoolCore::spare_call_buffer(std::size_t size) {
   auto& s = *state_;
+  if (size < min_banked_call) return {};
   std::lock_guard lock(s.bank_mutex);
-  if (s.call_bank.empty()) return {};
-  auto buffer = std::move(s.call_bank.back());
-  s.call_bank.pop_back();
+  const auto fits = std::find_if(s.call_bank.begin(), s.call_bank.end(),
+                                 [&](const std::string& buffer) { return buffer.capacity() >= size; });
+  if (fits == s.call_bank.end()) return {};
+  auto buffer = std::move(*fits);
+  s.call_bank.erase(fits);
   buffer.clear();
   return buffer;
 }

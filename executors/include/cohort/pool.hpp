@@ -79,10 +79,6 @@ class AsyncResult {
   Future<R> future_;
 };
 
-namespace detail {
-
-}  // namespace detail
-
 /// The results of imap_unordered: each chunk's results as soon as that chunk is done, chunks in the order
 /// they finish. Destroying it cancels the chunks no worker has started.
 template <class R>

@@ -78,8 +78,8 @@ void write_elements(BinaryWriter& archive, It first, std::size_t count) {
 
 /// Cuts `inputs` into chunks of `chunksize` and calls submit(call, count) for each, `call` (a
 /// std::string&, which submit may move from) being chunk_fn(function, chunk) encoded for a worker, with
-/// `chunk` a std::vector<Input> of the chunk's `count` inputs; a call whose buffer was taken is encoded
-/// in one of `core`'s spare buffers. A sized random-access range of Input is encoded straight from its
+/// `chunk` a std::vector<Input> of the chunk's `count` inputs; a large call whose buffer was taken is
+/// encoded in one of `core`'s spare buffers. A sized random-access range of Input is encoded straight from its
 /// elements; other ranges are gathered into one reused vector per chunk first.
 template <class Input, class ChunkFn, class Fn, class Range, class Submit>
 void for_each_chunk_call(ProcessPoolCore& core, ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Range&& inputs,
@@ -87,8 +87,9 @@ void for_each_chunk_call(ProcessPoolCore& core, ChunkFn chunk_fn, const RemoteFu
   std::string call;
   const auto submit_chunk = [&](auto first, std::size_t count) {
     call.clear();
-    if (call.capacity() == std::string().capacity()) call = core.spare_call_buffer();
-    if constexpr (std::is_arithmetic_v<Input>) call.reserve(256 + count * sizeof(Input));
+    const std::size_t expected = 256 + count * sizeof(Input);  // exact for numbers, a guess for others
+    if (call.capacity() < expected) call = core.spare_call_buffer(expected);
+    if constexpr (std::is_arithmetic_v<Input>) call.reserve(expected);
     encode_call<RemoteFunction<Fn>, std::vector<Input>>(call, chunk_fn, [&](BinaryWriter& archive) {
       archive(function, cereal::make_size_tag(static_cast<cereal::size_type>(count)));
       write_elements<Input>(archive, first, count);

@@ -63,9 +63,9 @@ class ProcessPoolCore {
   /// that has not finished. Waits until all of that is done.
   void terminate();
 
-  /// An empty string with the capacity of a large call that has run, if the pool kept one: encoding
-  /// the next large call there spares the page faults of a fresh buffer.
-  std::string spare_call_buffer();
+  /// An empty string with room for `size` bytes from a large call that has run, if the pool kept one
+  /// (else an empty string): encoding the next large call there spares the page faults of a fresh buffer.
+  std::string spare_call_buffer(std::size_t size);
 
   std::size_t workers() const noexcept;
   StartMethod start_method() const noexcept;
