@@ -10,6 +10,7 @@
 
 #include "cohort/detail/connection_set.hpp"
 #include "cohort/detail/pool_protocol.hpp"
+#include "cohort/detail/throw_site.hpp"
 #include "cohort/error.hpp"
 
 namespace cohort::detail {
@@ -101,6 +102,7 @@ void run_task(std::uint64_t id, const CallFrame& frame, std::string_view argumen
 
 void run_pool_worker(Connection& channel, const PoolWorkerOptions& options) {
   keep_freed_memory();
+  record_throw_sites();  // a task's RemoteError then carries the trace of where it was thrown
   if (options.initializer) {
     try {
       invoke(*options.initializer, nullptr);

@@ -10,9 +10,11 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 
 #include "cohort/detail/remote_failure.hpp"
+#include "cohort/detail/throw_site.hpp"
 #include "cohort/error.hpp"
 
 namespace cohort {
@@ -87,6 +89,7 @@ void register_exception_factory(const std::type_info& type, ExceptionFactory mak
 
 RemoteFailure describe_failure(const std::exception_ptr& error) {
   RemoteFailure failure;
+  std::optional<std::string> thrown_at;
   try {
     std::rethrow_exception(error);
   } catch (const RemoteError& e) {
@@ -97,11 +100,13 @@ RemoteFailure describe_failure(const std::exception_ptr& error) {
       return RemoteFailure{remote->remote_type(), e.what(), remote->traceback()};
     failure.type = name_of(typeid(e));
     failure.message = e.what();
+    thrown_at = throw_site_of(dynamic_cast<const void*>(&e));
   } catch (...) {
     failure.type = current_exception_type_name();
     failure.message = "an exception of type " + failure.type;
   }
-  failure.traceback = boost::stacktrace::to_string(boost::stacktrace::stacktrace());
+  // Where it was thrown if this process records throw sites, else where it is described.
+  failure.traceback = thrown_at ? std::move(*thrown_at) : boost::stacktrace::to_string(boost::stacktrace::stacktrace());
   return failure;
 }
 

@@ -47,6 +47,10 @@ struct Custom {
   int value = 0;
 };
 int throw_custom() { throw Custom{42}; }
+struct LocalOnlyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+[[gnu::noinline]] int throw_local_only(int x) { throw LocalOnlyError("thrown at " + std::to_string(x)); }
 int negative_sqrt(int x) {
   if (x < 0) throw std::invalid_argument("negative: " + std::to_string(x));
   return x;
@@ -122,6 +126,27 @@ TEST_F(ProcessPoolExecutorTest, AFunctionNamedWithCohortRemoteTravelsByItsName) 
   cohort::ProcessPoolExecutor pool(1);
   EXPECT_EQ(pool.submit(named_cube, 3).get(), 27);
   EXPECT_EQ(pool.map(named_cube, std::vector<int>{1, 2}).collect(), (std::vector<int>{1, 8}));
+}
+
+// A worker notes where each exception is thrown: the trace a RemoteError brings starts in the function
+// that threw, not in the worker's loop that caught it. Under fork the worker's code is at the parent's
+// addresses; spawned workers run the same program at other ones.
+TEST_F(ProcessPoolExecutorTest, ARemoteErrorsTraceStartsWhereTheExceptionWasThrown) {
+  cohort::ProcessPoolExecutor pool(1);
+  try {
+    pool.submit(throw_local_only, 5).get();
+    FAIL() << "no exception";
+  } catch (const cohort::RemoteError& e) {
+    EXPECT_STREQ(e.what(), "thrown at 5");
+    const std::string trace = e.traceback();
+    ASSERT_FALSE(trace.empty());
+    if (pool.start_method() == cohort::StartMethod::fork) {
+      const auto start = reinterpret_cast<std::uintptr_t>(&throw_local_only);
+      const auto first = std::stoull(trace.substr(trace.find("0x") + 2, 16), nullptr, 16);
+      EXPECT_GE(first, start) << trace;
+      EXPECT_LT(first, start + 512) << trace;
+    }
+  }
 }
 
 TEST_F(ProcessPoolExecutorTest, ExceptionsCrossWithTheirTypeOrAsRemoteError) {

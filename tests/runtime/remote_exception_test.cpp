@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
 #include "cohort/codec.hpp"
 #include "cohort/detail/remote_failure.hpp"
+#include "cohort/detail/throw_site.hpp"
 #include "cohort/error.hpp"
 
 namespace {
@@ -34,6 +36,36 @@ void cross(Throw&& thrower) {
     failure = cohort::detail::describe_failure(std::current_exception());
   }
   cohort::detail::rethrow_failure(cohort::loads<cohort::detail::RemoteFailure>(cohort::dumps(failure)));
+}
+
+[[gnu::noinline]] void throw_from_deep_inside() { throw UnknownHereError("deep inside"); }
+
+/// The address of a trace's first frame, as boost::stacktrace writes it (" 0# 0x00005599... in ...").
+std::uintptr_t first_frame_address(const std::string& trace) {
+  const auto at = trace.find("0x");
+  return at == std::string::npos ? 0 : std::stoull(trace.substr(at + 2, 16), nullptr, 16);
+}
+
+// A process that records throw sites (as pool workers do) sends the trace of where the exception was
+// thrown: its first frame is the throwing function, which the trace taken where it is caught has lost.
+TEST(RemoteException, TheTraceStartsWhereTheExceptionWasThrownWhenThrowSitesAreRecorded) {
+  cohort::detail::record_throw_sites();
+  std::string trace;
+  try {
+    throw_from_deep_inside();
+  } catch (...) {
+    trace = cohort::detail::describe_failure(std::current_exception()).traceback;
+  }
+  const auto start = reinterpret_cast<std::uintptr_t>(&throw_from_deep_inside);
+  const auto first = first_frame_address(trace);
+  if (trace.substr(0, trace.find('\n')).find("throw_from_deep_inside") == std::string::npos) {
+    EXPECT_GE(first, start) << trace;
+    EXPECT_LT(first, start + 256) << trace;
+  }
+  // Another exception object than the last one thrown is described where it is caught.
+  const auto other = cohort::detail::describe_failure(std::make_exception_ptr(UnknownHereError("made")));
+  EXPECT_FALSE(other.traceback.empty());
+  EXPECT_NE(other.traceback, trace);
 }
 
 TEST(RemoteException, StandardTypesKeepTheirTypeMessageAndTrace) {
