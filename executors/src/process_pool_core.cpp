@@ -185,6 +185,11 @@ struct ProcessPoolCore::State {
     [[maybe_unused]] const auto n = ::write(event.get(), &one, sizeof one);
   }
   void wake() const noexcept { signal(wake_fd); }
+  /// Takes what was signalled on `event` (non-blocking: nothing, if nothing was).
+  static void drain(const UniqueFd& event) noexcept {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto n = ::read(event.get(), &count, sizeof count);
+  }
 
   // ---- the I/O thread ----
 
@@ -239,11 +244,11 @@ struct ProcessPoolCore::State {
       if (commands.load(std::memory_order_acquire) && handle_commands()) return;
       for (std::size_t i = 0; i < workers.size(); ++i) progress |= collect(i, 256);
       progress |= dispatch();
-      if (finished()) {
+      const bool working = has_work();
+      if (!working && finished()) {
         stop_workers();
         return;
       }
-      const bool working = has_work();
       busy.store(working, std::memory_order_relaxed);
       const auto now = Clock::now();
       if (progress) {
@@ -334,10 +339,9 @@ struct ProcessPoolCore::State {
     return false;
   }
 
+  /// With nothing pending or in flight (has_work() false): whether nothing more will come.
   bool finished() {
-    if (!pending.empty() || incoming_count.load(std::memory_order_relaxed) != 0) return false;
-    for (const auto& worker : workers)
-      if (!worker.in_flight.empty()) return false;
+    if (incoming_count.load(std::memory_order_relaxed) != 0) return false;
     std::lock_guard lock(mutex);
     return closing && incoming.empty();
   }
@@ -538,10 +542,7 @@ struct ProcessPoolCore::State {
       std::lock_guard lock(mutex);
       io_sleeping = false;
     }
-    if (fds[0].revents != 0) {
-      std::uint64_t count = 0;
-      [[maybe_unused]] const auto n = ::read(wake_fd.get(), &count, sizeof count);
-    }
+    if (fds[0].revents != 0) drain(wake_fd);
     // A closed channel means its worker is gone or going; its pidfd may not say so yet (or at all, when
     // someone else reaped it), so then every worker is looked at.
     const bool channel_closed = std::find(closed.begin(), closed.end(), 1) != closed.end();
@@ -559,8 +560,7 @@ struct ProcessPoolCore::State {
       signal(yield_fd);
       hold.lock();
     }
-    std::uint64_t count = 0;
-    [[maybe_unused]] const auto n = ::read(yield_fd.get(), &count, sizeof count);  // a request nobody saw
+    drain(yield_fd);  // a request nobody saw
   }
 
   /// Looks for workers that ended (all of them, or those marked in `suspects`) and deals with each.

@@ -237,10 +237,8 @@ class Pool {
   /// The call of fn(args...), encoded, each argument converted to fn's parameter type.
   template <class F, class... Args>
   static std::string call_of(F&& fn, const std::tuple<Args...>& args) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
-    return detail::encode_frame(
-        std::apply([&](const auto&... values) { return detail::make_converted_call(Fn(fn), values...); }, args));
+    return std::apply([&](const auto&... values) { return detail::encode_remote_call(std::decay_t<F>(fn), values...); },
+                      args);
   }
 
   template <class R, class OnResult, class OnError>

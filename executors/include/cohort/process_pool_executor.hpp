@@ -49,6 +49,13 @@ inline constexpr void check_poolable() {
                 "named in another process; a capturing lambda or std::function cannot");
 }
 
+/// fn(args...) encoded for a worker, each argument converted to fn's parameter type.
+template <class F, class... Args>
+std::string encode_remote_call(const F& fn, const Args&... args) {
+  check_poolable<F>();
+  return encode_frame(make_converted_call(fn, args...));
+}
+
 /// Queues `task` in `core`; if the pool refuses it, the task is dropped and the error thrown.
 /// `waited`: the caller waits for it at once (ProcessPoolCore::submit_waited).
 template <class R, class Hooks>
@@ -79,8 +86,8 @@ void write_elements(BinaryWriter& archive, It first, std::size_t count) {
 /// Cuts `inputs` into chunks of `chunksize` and calls submit(call, count) for each, `call` (a
 /// std::string&, which submit may move from) being chunk_fn(function, chunk) encoded for a worker, with
 /// `chunk` a std::vector<Input> of the chunk's `count` inputs; a large call whose buffer was taken is
-/// encoded in one of `core`'s spare buffers. A sized random-access range of Input is encoded straight from its
-/// elements; other ranges are gathered into one reused vector per chunk first.
+/// encoded in one of `core`'s spare buffers. A sized random-access range of Input is encoded straight
+/// from its elements; other ranges are gathered into one reused vector per chunk first.
 template <class Input, class ChunkFn, class Fn, class Range, class Submit>
 void for_each_chunk_call(ProcessPoolCore& core, ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Range&& inputs,
                          std::size_t chunksize, Submit submit) {
@@ -133,10 +140,8 @@ class ProcessPoolExecutor {
   /// BrokenProcessPool once a worker died abruptly.
   template <class F, class... Args>
   Future<detail::call_result_t<F, Args...>> submit(F&& fn, const Args&... args) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
     using R = detail::call_result_t<F, Args...>;
-    return detail::submit_remote(core_, detail::RemoteTask<R>::make(detail::encode_frame(detail::make_converted_call(Fn(fn), args...))));
+    return detail::submit_remote(core_, detail::RemoteTask<R>::make(detail::encode_remote_call(std::decay_t<F>(fn), args...)));
   }
 
   /// Calls fn on every element of `inputs`, `chunksize` elements per task; returns the results lazily and
