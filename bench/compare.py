@@ -19,6 +19,8 @@ import time
 TPE_VS_PYTHON_MIN = 30.0
 TPE_VS_ASIO_MIN = 1 / 1.5
 ROUND_TRIP_MAX_US = 10.0
+ROUND_TRIP_TAIL_MAX = 10.0
+GATHER_VS_PYTHON_MIN = 30.0
 
 
 def run_key(run_name):
@@ -28,15 +30,38 @@ def run_key(run_name):
     return "/".join(parts)
 
 
+def quantile(sorted_values, q):
+    """Linear interpolation between the closest ranks, as the drivers' quantile() does."""
+    at = q * (len(sorted_values) - 1)
+    below = int(at)
+    above = min(below + 1, len(sorted_values) - 1)
+    return sorted_values[below] + (sorted_values[above] - sorted_values[below]) * (at - below)
+
+
+def spread_pct(values):
+    """The interquartile range as a percentage of the median: how far repetitions of one run disagree."""
+    values = sorted(values)
+    if len(values) < 2:
+        return None
+    median = quantile(values, 0.5)
+    return 100 * (quantile(values, 0.75) - quantile(values, 0.25)) / median if median else None
+
+
 def load_cohort(path):
+    """Google Benchmark's medians by run key, each with the repetitions' values by field (for spreads)."""
     with open(path) as f:
         doc = json.load(f)
-    medians = {}
+    medians, repetitions = {}, {}
     for b in doc["benchmarks"]:
         if b.get("error_occurred"):
             raise SystemExit(f"{b['name']} failed: {b.get('error_message')}")
+        key = run_key(b["run_name"])
         if b.get("run_type") == "aggregate" and b.get("aggregate_name") == "median":
-            medians[run_key(b["run_name"])] = b
+            medians[key] = b
+        elif b.get("run_type") == "iteration":
+            repetitions.setdefault(key, []).append(b)
+    for key, b in medians.items():
+        b["repetitions"] = repetitions.get(key, [])
     return doc["context"], medians
 
 
@@ -58,21 +83,39 @@ def main():
     drivers = load_python(sys.argv[3]) if len(sys.argv) > 3 else {}
     rows = []
 
+    # Every value below is a (median, spread) pair; the spread is None where it is not known.
     def cpp_value(key, field):
         b = cpp.get(key)
-        return None if b is None else float(b[field])
+        if b is None:
+            return None
+        return float(b[field]), spread_pct([float(r[field]) for r in b["repetitions"] if field in r])
+
+    def record_value(rec):
+        if rec is None:
+            return None
+        params = rec.get("params", {})
+        spread = params.get("spread_pct")
+        if spread is None and params.get("samples"):
+            spread = spread_pct(params["samples"])
+        return float(rec["value"]), spread
 
     def py_value(name):
-        rec = py.get(name)
-        return None if rec is None else float(rec["value"])
+        return record_value(py.get(name))
+
+    def with_spread(value, unit):
+        if value is None:
+            return "n/a"
+        median, spread = value
+        return fmt(median, unit) + ("" if spread is None else f" ±{spread:.0f}%")
 
     def add(what, cohort, unit, peer, peer_value, higher_is_better, target=None, met=None):
         speedup = None
-        if cohort and peer_value:
-            speedup = cohort / peer_value if higher_is_better else peer_value / cohort
-        verdict = "" if met is None else ("met" if met(cohort, speedup) else "**missed**")
-        rows.append((what, fmt(cohort, unit), peer, fmt(peer_value, unit), fmt(speedup) + "x" if speedup else "n/a",
-                     target or "", verdict))
+        cohort_median = None if cohort is None else cohort[0]
+        if cohort and peer_value and cohort[0] and peer_value[0]:
+            speedup = cohort[0] / peer_value[0] if higher_is_better else peer_value[0] / cohort[0]
+        verdict = "" if met is None else ("met" if met(cohort_median, speedup) else "**missed**")
+        rows.append((what, with_spread(cohort, unit), peer, with_spread(peer_value, unit),
+                     fmt(speedup) + "x" if speedup else "n/a", target or "", verdict))
 
     at_least = lambda minimum: (lambda value, speedup: speedup is not None and speedup >= minimum)
     at_most = lambda maximum: (lambda value, speedup: value is not None and value <= maximum)
@@ -95,9 +138,17 @@ def main():
             "< 10 us", at_most(ROUND_TRIP_MAX_US))
         if workers == 2:
             add(what, rt, "us", "Python asyncio run_in_executor", py_value("asyncio_round_trip"), False)
+        # The tail: p90 over p50 within one repetition, the median of those ratios over repetitions.
+        b = cpp.get(f"run_in_executor_round_trip_cohort/workers:{workers}")
+        if b is not None:
+            ratios = [float(r["p90_us"]) / float(r["p50_us"]) for r in b["repetitions"] if r.get("p50_us")]
+            tail = (sorted(ratios)[len(ratios) // 2], spread_pct(ratios)) if ratios else None
+            add(f"co_await run_in_executor round trip, p90 / p50, {workers} worker(s)", tail, "", "", None, False,
+                f"< {ROUND_TRIP_TAIL_MAX:.0f}", at_most(ROUND_TRIP_TAIL_MAX))
 
     add("gather of 50k run_in_executor, 2 workers", cpp_value("run_in_executor_gather_cohort", "tasks_per_s"),
-        "tasks/s", "Python asyncio (anchor 13, thread)", py_value("asyncio_run_in_executor_thread"), True)
+        "tasks/s", "Python asyncio (anchor 13, thread)", py_value("asyncio_run_in_executor_thread"), True,
+        f">= {GATHER_VS_PYTHON_MIN:.0f}x", at_least(GATHER_VS_PYTHON_MIN))
 
     for workers in (1, 2):
         add(f"thread: submit(fn).get() round trip, median, {workers} worker(s)",
@@ -105,8 +156,7 @@ def main():
             "asio::post + std::promise", cpp_value(f"submit_get_round_trip_asio/workers:{workers}", "p50_us"), False)
 
     def driver_value(name):
-        rec = drivers.get("cohort_" + name)
-        return None if rec is None else float(rec["value"])
+        return record_value(drivers.get("cohort_" + name))
 
     # The multiprocessing workloads: (anchor name, description, unit, higher is better, minimum speedup).
     for name, what, unit, higher, minimum in (
@@ -128,7 +178,7 @@ def main():
 
     million = drivers.get("cohort_million_futures")
     if million:
-        peak = float(million["value"])
+        peak = (float(million["value"]), None)
         add("ProcessPoolExecutor(2): 1,000,000 tiny futures at once, peak RSS", peak, "MB", "", None, False,
             "< 300 MB", lambda value, speedup: value is not None and value < 300)
 
@@ -136,8 +186,8 @@ def main():
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {context.get('num_cpus')} CPUs at "
           f"{context.get('mhz_per_cpu')} MHz, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}, "
           f"{platform.platform()}, Python {python_version}.")
-    print("cohort and peer values are medians over repetitions of the same run; "
-          "speedup > 1 means cohort is faster.\n")
+    print("cohort and peer values are medians over repetitions of the same run, ± the spread of those "
+          "repetitions (interquartile range / median); speedup > 1 means cohort is faster.\n")
     header = ("workload", "cohort", "peer", "peer value", "speedup", "target", "")
     print("| " + " | ".join(header) + " |")
     print("|---|---:|---|---:|---:|---|---|")

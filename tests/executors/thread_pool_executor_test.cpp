@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cohort/runtime.hpp"
+#include "done_callback_spellings.hpp"
 
 namespace {
 
@@ -300,6 +301,31 @@ TEST(ThreadPoolExecutor, ArgumentsAreReleasedAfterTheWorkRan) {
   EXPECT_EQ(future.get(5s), 7);
   pool.shutdown(true);
   EXPECT_TRUE(watch.expired());
+}
+
+TEST(ThreadPoolExecutor, EverySpellingOfADoneCallbackCompilesAndRuns) {
+  cohort::ThreadPoolExecutor pool(2);
+  EXPECT_EQ(cohort_test::run_every_callback_spelling(pool.submit([] {
+              std::this_thread::sleep_for(10ms);
+              return 3;
+            })),
+            6);
+}
+
+int take_ownership(std::unique_ptr<int> p, int& calls) {
+  ++calls;
+  return *p;
+}
+
+TEST(ThreadPoolExecutor, MoveOnlyArgumentsTakenByValueAreMovedIn) {
+  cohort::ThreadPoolExecutor pool(1);
+  EXPECT_EQ(pool.submit([](std::unique_ptr<int> p) { return *p * 2; }, std::make_unique<int>(21)).get(), 42);
+  EXPECT_EQ(pool.submit([](auto p) { return *p + 1; }, std::make_unique<int>(1)).get(), 2);
+  int calls = 0;  // a T& parameter gets the pool's copy of the argument, as the stored call decides
+  EXPECT_EQ(pool.submit(take_ownership, std::make_unique<int>(5), calls).get(), 5);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(pool.submit(take_ownership, std::make_unique<int>(6), std::ref(calls)).get(), 6);
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace

@@ -9,9 +9,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cohort/connection.hpp"
 #include "cohort/error.hpp"
@@ -152,6 +154,51 @@ TEST(Process, GrandchildrenAreNamedAfterTheirParent) {
     check_in_child(child.exitcode() == 0);
   });
   p.start();
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+// Targets that take their arguments as std::thread's do: a move-only Connection by value, a T& that
+// works on the child's copy, a std::unique_ptr under fork.
+void echo_doubled(cohort::Connection conn) { conn.send(2 * conn.recv<int>()); }
+void count_up(std::vector<int>& seen, const std::string& label) {
+  seen.push_back(static_cast<int>(label.size()));
+  check_in_child(seen == std::vector<int>{1, 2, 5});
+}
+
+TEST(Process, AMoveOnlyConnectionTakenByValueIsMovedIntoTheTarget) {
+  auto [parent_end, child_end] = cohort::Pipe();
+  cohort::Process p(echo_doubled, std::move(child_end));
+  p.start();
+  parent_end.send(21);
+  EXPECT_EQ(parent_end.recv<int>(), 42);
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(Process, ATReferenceParameterGetsTheChildsCopyOfTheArgument) {
+  std::vector<int> seen{1, 2};
+  cohort::Process p({.name = "counting"}, count_up, seen, std::string("hello"));
+  p.start();
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));  // the child worked on its own copy
+}
+
+TEST(Process, AMoveOnlyUniquePtrCrossesUnderFork) {
+  auto value = std::make_unique<std::string>("owned");
+  cohort::Process p({.start_method = cohort::StartMethod::fork},
+                    [](std::unique_ptr<std::string> text) { check_in_child(text && *text == "owned"); }, std::move(value));
+  p.start();
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(Process, AGenericLambdaTargetGetsItsArgumentsAsRvalues) {
+  auto [parent_end, child_end] = cohort::Pipe();
+  cohort::Process p([](auto conn, auto n) { conn.send(n + 1); }, std::move(child_end), 41);
+  p.start();
+  EXPECT_EQ(parent_end.recv<int>(), 42);
   p.join();
   EXPECT_EQ(p.exitcode(), 0);
 }

@@ -67,20 +67,24 @@ class Future {
     return exception_of_done();
   }
 
-  /// Calls `fn(future)` or `fn()` once the future is done: on the completing thread, or at once here if
-  /// it already is. Runs exactly once and never while cohort holds a lock; exceptions are logged.
+  /// Calls `fn(future)` or `fn()` once the future is done (`future` is an lvalue handle to this future, so
+  /// `[](auto& f)`, `[](const auto& f)`, `[](const Future<T>& f)` and `[](Future<T> f)` all work): on the
+  /// completing thread, or at once here if it already is. Runs exactly once and never while cohort holds a lock; exceptions are logged.
   template <class F>
   void add_done_callback(F fn) const {
-    if constexpr (std::is_invocable_v<F&, const Future&>) {
+    if constexpr (std::is_invocable_v<F&, Future&>) {
       std::weak_ptr<detail::FutureState<T>> weak = state_;
       checked().on_done([weak = std::move(weak), fn = std::move(fn)]() mutable {
-        // The state is alive: it is the one running this callback.
-        fn(Future(weak.lock()));
+        // The state is alive: it is the one running this callback. The callback is called with the kind
+        // of argument it was checked with, an lvalue, so `[](auto& f)` binds here as it did in the check.
+        Future future(weak.lock());
+        fn(future);
       });
     } else {
       static_assert(std::is_invocable_v<F&>,
-                    "Future::add_done_callback: the callback must take (const Future<T>&) or nothing");
-      checked().on_done(std::move(fn));
+                    "Future::add_done_callback: the callback must be callable as fn(future) with a Future<T>& "
+                    "(say [](const cohort::Future<T>& f) or [](auto& f)) or as fn()");
+      if constexpr (std::is_invocable_v<F&>) checked().on_done(std::move(fn));
     }
   }
 

@@ -58,14 +58,18 @@ task<std::vector<detail::gather_value_t<T>>> gather(std::vector<task<T>> work) {
   std::vector<detail::StartedTask<T>> started;
   std::vector<std::shared_ptr<detail::FutureStateBase>> states;
   std::vector<std::shared_ptr<detail::TaskControl>> controls;
+  std::vector<detail::TaskStart> starts;
   started.reserve(work.size());
   states.reserve(work.size());
   controls.reserve(work.size());
+  starts.reserve(work.size());
   for (auto& each : work) {
-    started.push_back(detail::start(executor, std::move(each)));
+    started.push_back(detail::prepare(executor, std::move(each), starts));
     states.push_back(started.back().state);
     controls.push_back(started.back().control);
   }
+  work.clear();
+  detail::start_tasks(std::move(starts));
   co_await detail::await_all(std::move(states), std::move(controls));
   std::vector<detail::gather_value_t<T>> results;
   results.reserve(started.size());

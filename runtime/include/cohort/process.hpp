@@ -30,6 +30,7 @@
 
 #include "cohort/detail/clock.hpp"
 #include "cohort/detail/remote_call.hpp"
+#include "cohort/detail/stored_call.hpp"
 #include "cohort/detail/type_name.hpp"
 #include "cohort/task.hpp"
 
@@ -92,11 +93,14 @@ struct ProcessTargetOf final : ProcessTarget {
   explicit ProcessTargetOf(G&& f, A&&... a) : fn(std::forward<G>(f)), args(std::forward<A>(a)...) {}
 
   void operator()() override {
-    std::apply([&](auto&... values) { std::invoke(fn, values...); }, args);
+    // Process's constructor has asserted that this call is valid; the check keeps its error alone.
+    if constexpr (stored_call<F, Args...>::callable) invoke_stored(fn, args);
   }
 
   CallFrame call_frame() const override {
-    if constexpr (!is_remote_callable_v<F>) {
+    if constexpr (!stored_call<F, Args...>::callable) {
+      throw_not_remote_callable(type_name<F>());  // not reached: Process's constructor refused the call
+    } else if constexpr (!is_remote_callable_v<F>) {
       throw_not_remote_callable(type_name<F>());
     } else if constexpr (!(is_transferable_v<Args> && ...)) {
       const std::string_view names[] = {(is_transferable_v<Args> ? std::string_view() : type_name<Args>())...};
@@ -120,14 +124,21 @@ class Process {
   explicit Process(ProcessOptions options);
 
   /// Process(target, args...): the child calls target(args...). The arguments are copied (or moved)
-  /// into the Process object now; the child gets them as they are at start().
+  /// into the Process object now; the child gets them as they are at start(), as std::thread passes
+  /// them: as rvalues, so `void worker(cohort::Connection conn)` takes `Process(worker, std::move(c))`;
+  /// a `T&` parameter gets the child's copy of the stored argument.
   template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
+    requires(!std::is_same_v<std::decay_t<F>, ProcessOptions> && !std::is_base_of_v<Process, std::decay_t<F>>)
   explicit Process(F&& target, Args&&... args) : Process(ProcessOptions{}, std::forward<F>(target), std::forward<Args>(args)...) {}
 
   template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
   Process(ProcessOptions options, F&& target, Args&&... args) : Process(std::move(options)) {
+    // If you get an error on the following line, the target cannot be called with the arguments given.
+    static_assert(detail::stored_call<std::decay_t<F>, std::decay_t<Args>...>::callable,
+                  "cohort::Process(target, args...): target(args...) is not a valid call. Each argument is "
+                  "stored in the Process and passed to the target as an rvalue (a parameter taken by value, "
+                  "as const T& or as T&& accepts it; a T& parameter gets the stored copy): check the number "
+                  "and the types of the arguments");
     target_ = std::make_unique<detail::ProcessTargetOf<std::decay_t<F>, std::decay_t<Args>...>>(std::forward<F>(target),
                                                                                                std::forward<Args>(args)...);
   }

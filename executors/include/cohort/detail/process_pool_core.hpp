@@ -74,7 +74,7 @@ class ProcessPoolCore {
   /// The pids of the live workers (for tests and diagnostics).
   std::vector<int> worker_pids() const;
 
-  struct State;  // defined in the .cpp; shared with the I/O thread
+  struct State;  // defined in src/process_pool/process_pool_internal.hpp; shared with the I/O thread
 
  private:
   std::shared_ptr<State> state_;

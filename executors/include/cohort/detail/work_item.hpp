@@ -11,6 +11,7 @@
 #include "cohort/detail/block_pool.hpp"
 #include "cohort/detail/future_state.hpp"
 #include "cohort/detail/mpsc_queue.hpp"
+#include "cohort/detail/stored_call.hpp"
 
 namespace cohort::detail {
 
@@ -76,8 +77,9 @@ class TaskState final : public FutureState<R>, public WorkItem {
   std::shared_ptr<TaskState> self_;
 };
 
-/// The result type of calling `F` with `Args`, as a Future holds it.
+/// The result type of calling `F` with `Args` stored for the call (see stored_call.hpp), as a Future
+/// holds it.
 template <class F, class... Args>
-using call_result_t = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;
+using call_result_t = stored_result_t<F, Args...>;
 
 }  // namespace cohort::detail

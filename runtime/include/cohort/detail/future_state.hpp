@@ -7,12 +7,12 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "cohort/detail/callback.hpp"
 #include "cohort/detail/clock.hpp"
 
 namespace cohort::detail {
@@ -21,7 +21,7 @@ enum class FutureStatus : std::uint32_t { pending = 0, running = 1, finished = 2
 
 class FutureStateBase {
  public:
-  using Callback = std::function<void()>;
+  using Callback = detail::Callback;
 
   FutureStateBase() = default;
   FutureStateBase(const FutureStateBase&) = delete;
@@ -91,10 +91,18 @@ class FutureStateBase {
   /// Sets the final status, releases the lock, wakes blocked waiters and runs the callbacks.
   void publish(std::unique_lock<std::mutex>& lock, FutureStatus final_status) noexcept;
 
+  struct Registered {
+    std::uint64_t id = 0;
+    Callback fn;
+  };
+
   mutable std::mutex mutex_;
   mutable std::atomic<std::uint32_t> word_{0};
   std::exception_ptr error_;
-  std::vector<std::pair<std::uint64_t, Callback>> callbacks_;
+  // The callbacks in the order they were added. The first is kept inline while it is the only one (a
+  // future mostly has one waiter), so that most futures allocate nothing for theirs.
+  Registered first_callback_;
+  std::vector<Registered> more_callbacks_;
   std::uint64_t next_callback_id_ = 0;
 };
 

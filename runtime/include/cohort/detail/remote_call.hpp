@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "cohort/codec.hpp"
+#include "cohort/detail/stored_call.hpp"
 
 namespace cohort::detail {
 
@@ -90,6 +91,10 @@ std::unique_ptr<T> construct_for_loading() {
 
 template <class F, class... Args>
 void remote_entry(const void* target, std::string_view arguments, std::string* result) {
+  // If you get an error on the following line, the function cannot be called with the arguments given.
+  static_assert(stored_call<F, Args...>::callable,
+                "cohort: fn(args...) is not a valid call for a process: check the number and the types of the "
+                "arguments (each is passed as an rvalue of its type, or as an lvalue to a T& parameter)");
   std::tuple<std::unique_ptr<Args>...> loaded{construct_for_loading<Args>()...};
   {
     BinaryReader archive(arguments);
@@ -100,14 +105,17 @@ void remote_entry(const void* target, std::string_view arguments, std::string* r
     }
     if (archive.remaining() != 0) throw_trailing_bytes(type_name<std::tuple<Args...>>(), archive.remaining());
   }
+  // The decoded arguments are used once: they are passed as a Process's stored arguments are, as
+  // rvalues (a by-value parameter takes its argument without a copy) except to T& parameters.
   const auto call = [&]() -> decltype(auto) {
-    if constexpr (is_function_pointer_v<F>) {
-      return std::apply([&](auto&... values) -> decltype(auto) { return std::invoke(reinterpret_cast<F>(const_cast<void*>(target)), *values...); },
-                        loaded);
-    } else {
-      F function{};
-      return std::apply([&](auto&... values) -> decltype(auto) { return std::invoke(function, *values...); }, loaded);
-    }
+    F function = [&] {
+      if constexpr (is_function_pointer_v<F>)
+        return reinterpret_cast<F>(const_cast<void*>(target));
+      else
+        return F{};
+    }();
+    if constexpr (stored_call<F, Args...>::callable)
+      return std::apply([&](auto&... values) -> decltype(auto) { return invoke_stored(function, *values...); }, loaded);
   };
   using R = decltype(call());
   if constexpr (std::is_void_v<R>) {

@@ -6,6 +6,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution_context.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,7 +17,6 @@
 #include <limits>
 #include <mutex>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "cohort/error.hpp"
@@ -36,17 +36,66 @@ class WaitOpBase {
   virtual ~WaitOpBase() = default;
   /// Drops the handler without calling it: its event loop is being destroyed.
   virtual void abandon() noexcept = 0;
+  /// On the loop, once the future is done: finishes on the handler's executor.
+  virtual void resume_ready() = 0;
+
+  // While parked: the neighbours in the registry's list, and the reference that keeps this alive.
+  WaitOpBase* previous = nullptr;
+  WaitOpBase* next = nullptr;
+  std::shared_ptr<WaitOpBase> parked_self;
+  // While its future is done and the loop has not resumed it yet: the next in the ready queue.
+  WaitOpBase* ready_next = nullptr;
+  std::shared_ptr<WaitOpBase> ready_self;
 };
 
 /// Per io_context: the wait operations parked in future states. A future may complete after its
 /// waiter's io_context is gone; shutting the context down abandons the parked operations so that a
-/// late completion finds `alive == false` and touches nothing.
+/// late completion finds `alive == false` and touches nothing. The operations form an intrusive list:
+/// parking one allocates nothing.
 class WaitRegistry final : public asio::execution_context::service {
  public:
   struct Link {
-    std::mutex mutex;
+    std::mutex mutex;  // guards everything here and the list pointers of the parked operations
     bool alive = true;
-    std::unordered_map<WaitOpBase*, std::shared_ptr<WaitOpBase>> parked;
+    WaitOpBase* parked = nullptr;
+
+    void park(std::shared_ptr<WaitOpBase> op) {
+      op->next = parked;
+      if (parked) parked->previous = op.get();
+      parked = op.get();
+      op->parked_self = std::move(op);
+    }
+    // The operations whose future completed, oldest first, for the loop to resume. One posted drain
+    // takes every operation that arrives until it runs: a burst of completions from pool threads costs
+    // one post to the loop, not one each (each post takes the loop's queue lock from another thread).
+    WaitOpBase* ready_first = nullptr;
+    WaitOpBase* ready_last = nullptr;
+
+    /// Queues `op`; true if the queue was empty, so that a drain must be posted.
+    bool push_ready(WaitOpBase* op) noexcept {
+      const bool was_empty = ready_first == nullptr;
+      if (was_empty)
+        ready_first = op;
+      else
+        ready_last->ready_next = op;
+      ready_last = op;
+      return was_empty;
+    }
+    WaitOpBase* take_ready() noexcept {
+      auto* first = ready_first;
+      ready_first = ready_last = nullptr;
+      return first;
+    }
+
+    /// The parked reference of `op`, now unlinked; null if it was not parked.
+    std::shared_ptr<WaitOpBase> unpark(WaitOpBase* op) noexcept {
+      if (!op->parked_self) return nullptr;
+      if (op->previous) op->previous->next = op->next;
+      if (op->next) op->next->previous = op->previous;
+      if (parked == op) parked = op->next;
+      op->previous = op->next = nullptr;
+      return std::move(op->parked_self);
+    }
   };
 
   static inline asio::execution_context::id id;
@@ -55,15 +104,33 @@ class WaitRegistry final : public asio::execution_context::service {
 
   const std::shared_ptr<Link>& link() const noexcept { return link_; }
 
+  /// Resumes every queued ready operation: the handler of one drain posted by on_ready().
+  static void drain(const std::shared_ptr<Link>& link) {
+    WaitOpBase* op = nullptr;
+    {
+      std::lock_guard lock(link->mutex);
+      op = link->take_ready();
+    }
+    while (op != nullptr) {
+      auto* next = op->ready_next;
+      op->ready_next = nullptr;
+      const auto keep = std::move(op->ready_self);
+      op->resume_ready();
+      op = next;
+    }
+  }
+
  private:
   void shutdown() override {
-    std::unordered_map<WaitOpBase*, std::shared_ptr<WaitOpBase>> parked;
+    std::vector<std::shared_ptr<WaitOpBase>> dropped;
     {
       std::lock_guard lock(link_->mutex);
       link_->alive = false;
-      parked.swap(link_->parked);
+      while (link_->parked) dropped.push_back(link_->unpark(link_->parked));
+      for (auto* op = link_->take_ready(); op != nullptr; op = op->ready_next) dropped.push_back(std::move(op->ready_self));
     }
-    for (auto& [raw, op] : parked) op->abandon();
+    for (auto& op : dropped)
+      if (op) op->abandon();
   }
 
   std::shared_ptr<Link> link_;
@@ -86,7 +153,7 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
     {
       std::lock_guard lock(link_->mutex);
       if (!link_->alive) return;  // the loop is shutting down; dropping the handler ends the coroutine
-      link_->parked.emplace(this, self);
+      link_->park(self);
     }
     slot_ = asio::get_associated_cancellation_slot(*handler_);
     if (slot_.is_connected()) {
@@ -110,6 +177,12 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
     timer_.reset();
     handler_.reset();
     executor_.reset();
+    ready_executor_.reset();
+  }
+
+  void resume_ready() override {
+    // Inline when the drain runs on this operation's executor (always, on a one-thread Runtime).
+    asio::dispatch(*ready_executor_, [self = this->shared_from_this()] { self->finish(ready); });
   }
 
  private:
@@ -117,18 +190,21 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
   void on_ready() {
     std::lock_guard lock(link_->mutex);
     if (!link_->alive || !executor_) return;
-    asio::post(*executor_, [self = this->shared_from_this()] { self->finish(ready); });
+    ready_executor_ = *executor_;  // finish() resets executor_ on the loop meanwhile
+    ready_self = this->shared_from_this();
+    if (link_->push_ready(this)) asio::post(*executor_, [link = link_] { WaitRegistry::drain(link); });
   }
 
   /// Runs on the handler's executor.
   void finish(WaitResult result) {
     if (finished_.exchange(true)) return;
     std::optional<WorkExecutor> work;  // keeps the loop alive until the handler has run
+    std::shared_ptr<WaitOpBase> parked;  // released after the lock, though the caller holds this too
     {
       // on_ready() reads the executor under this mutex from whichever thread completes the future.
       std::lock_guard lock(link_->mutex);
       if (!link_->alive) return;
-      link_->parked.erase(this);
+      parked = link_->unpark(this);
       work = std::move(executor_);
       executor_.reset();
     }
@@ -144,6 +220,7 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
 
   std::optional<Handler> handler_;
   std::optional<WorkExecutor> executor_;
+  std::optional<WorkExecutor> ready_executor_;  // set once the future is done, for the drain
   std::shared_ptr<FutureStateBase> state_;
   std::shared_ptr<WaitRegistry::Link> link_;
   asio::cancellation_slot slot_;

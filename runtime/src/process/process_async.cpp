@@ -2,9 +2,9 @@
 // child ends, so the coroutine waits for it through Asio instead of blocking its thread in waitpid.
 #include <boost/asio/this_coro.hpp>
 
-#include "borrowed_descriptor.hpp"
+#include "loop/borrowed_descriptor.hpp"
 #include "cohort/process.hpp"
-#include "process_internal.hpp"
+#include "process/process_internal.hpp"
 
 namespace cohort {
 

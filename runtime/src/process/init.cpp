@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "cohort/log.hpp"
-#include "process_internal.hpp"
+#include "process/process_internal.hpp"
 
 namespace cohort {
 namespace {

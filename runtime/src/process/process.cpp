@@ -29,7 +29,7 @@
 
 #include "cohort/detail/fd_transfer.hpp"
 #include "cohort/detail/unique_fd.hpp"
-#include "process_internal.hpp"
+#include "process/process_internal.hpp"
 #include "cohort/error.hpp"
 #include "cohort/log.hpp"
 

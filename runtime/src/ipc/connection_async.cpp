@@ -9,8 +9,8 @@
 
 #include "cohort/connection.hpp"
 #include "cohort/error.hpp"
-#include "borrowed_descriptor.hpp"
-#include "pipe_stream.hpp"
+#include "loop/borrowed_descriptor.hpp"
+#include "ipc/pipe_stream.hpp"
 
 namespace cohort {
 

@@ -37,7 +37,7 @@
 #include "cohort/error.hpp"
 #include "cohort/init.hpp"
 #include "cohort/log.hpp"
-#include "process_internal.hpp"
+#include "process/process_internal.hpp"
 
 extern char** environ;
 

@@ -25,6 +25,7 @@
 #include "cohort/runtime.hpp"
 #include "cohort/wait.hpp"
 #include "resource_check.hpp"
+#include "done_callback_spellings.hpp"
 
 namespace {
 
@@ -361,6 +362,19 @@ TEST_F(ProcessPoolExecutorTest, WorkersDieWithAParentKilledBySigkill) {
   parent.kill();
   parent.join();
   for (int pid : pids) EXPECT_TRUE(cohort_test::eventually_gone(pid)) << "worker " << pid << " outlived its parent";
+}
+
+TEST_F(ProcessPoolExecutorTest, EverySpellingOfADoneCallbackCompilesAndRuns) {
+  cohort::ProcessPoolExecutor pool(1);
+  EXPECT_EQ(cohort_test::run_every_callback_spelling(pool.submit(sleep_then, 10, 4)), 6);
+}
+
+std::string consume(std::string text, std::vector<int> numbers) { return text + std::to_string(numbers.size()); }
+
+TEST_F(ProcessPoolExecutorTest, ByValueParametersTakeTheirDecodedArguments) {
+  cohort::ProcessPoolExecutor pool(1);
+  EXPECT_EQ(pool.submit(consume, "n=", std::vector<int>{1, 2, 3}).get(), "n=3");
+  EXPECT_EQ(pool.submit([](auto text, auto n) { return text + "!" + std::to_string(n); }, std::string("a"), 1).get(), "a!1");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// SharedRing: the control block, the growable payload ring and the waits on both.
+// SharedRing: the control block and the growable payload ring (its waits are in shared_ring_wait.cpp).
 //
 // Memory ordering, in short. A producer (holding the producers' lock) writes the message bytes, counts the
 // message in put_count and publishes it with a release-store of tail; a consumer (holding the consumers'
@@ -20,18 +20,15 @@
 #include <cstring>
 #include <limits>
 #include <new>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "cohort/codec.hpp"
-#include "cohort/detail/async_wait.hpp"
-#include "cohort/detail/future_state.hpp"
 #include "cohort/detail/futex.hpp"
 #include "cohort/detail/robust_mutex.hpp"
 #include "cohort/detail/shared_mapping.hpp"
-#include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
+#include "ipc/shared_ring_internal.hpp"
 
 namespace cohort::detail {
 namespace {
@@ -40,71 +37,14 @@ constexpr std::uint64_t ring_magic = 0x31474e4952484f43;  // "COHRING1"
 /// The payload ring starts small and doubles whenever a message does not fit.
 constexpr std::uint64_t initial_capacity = 128 * 1024;
 constexpr std::uint64_t largest_capacity = std::uint64_t{1} << 46;
-constexpr std::uint32_t waiting_bit = 1;
-/// How often a spinning waiter looks at the shared state: every look pulls the line the other side writes
-/// into this core's cache, so a consumer that looked every few nanoseconds would make every put wait for
-/// that line to come back. Looking every half microsecond or so lets a producer publish several messages
-/// between two looks, which the consumer then takes as a batch.
-constexpr int pauses_between_checks = 16;
-constexpr std::size_t cache_line = 64;
 using Length = std::uint32_t;
-
-/// A change a side is about to make to its position and counter. A process that dies between the two
-/// stores leaves the record valid; the next holder of the lock (which comes back `recovered`) completes
-/// the change if the position moved, and undoes it otherwise.
-struct Intent {
-  std::atomic<std::uint32_t> valid;
-  std::uint64_t new_position;
-  std::uint64_t old_count;
-};
-
-/// Where position p of the byte stream lives: at (p + shift) mod capacity. Capacity is a power of two.
-struct Layout {
-  std::uint64_t capacity;
-  std::uint64_t shift;
-};
 
 }  // namespace
 
-struct RingControl {
-  RingControl(std::uint64_t maxsize_, std::uint64_t element_type_)
-      : magic(ring_magic), element_type(element_type_), maxsize(maxsize_) {
-    layouts[0] = {initial_capacity, 0};
-  }
-
-  // Fixed at creation.
-  std::uint64_t magic;
-  std::uint64_t element_type;
-  std::uint64_t maxsize;
-
-  // Changed only while both locks are held: the unused slot is written, then its generation published.
-  alignas(cache_line) std::atomic<std::uint32_t> layout_generation{0};
-  Layout layouts[2] = {};
-
-  // The producers' private lines: touched only by the holder of put_lock.
-  alignas(cache_line) RobustMutex put_lock;
-  std::uint64_t cached_head = 0;
-  std::uint64_t cached_get_count = 0;
-  Intent put_intent{};
-  // What producers publish and consumers read.
-  alignas(cache_line) std::atomic<std::uint64_t> tail{0};  // bytes ever committed
-  std::atomic<std::uint64_t> put_count{0};                 // messages ever put (or being put)
-
-  alignas(cache_line) RobustMutex get_lock;
-  std::uint64_t cached_tail = 0;
-  Intent get_intent{};
-  alignas(cache_line) std::atomic<std::uint64_t> head{0};  // bytes ever consumed
-  std::atomic<std::uint64_t> get_count{0};
-
-  alignas(cache_line) std::atomic<std::uint64_t> done_count{0};  // task_done() calls
-
-  // Futex words: bit 0 is set by a thread about to sleep; the rest counts wake-ups.
-  alignas(cache_line) std::atomic<std::uint32_t> not_empty{0};
-  alignas(cache_line) std::atomic<std::uint32_t> not_full{0};
-  alignas(cache_line) std::atomic<std::uint32_t> all_done{0};
-};
-
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "ring counters must be address-free atomics");
+RingControl::RingControl(std::uint64_t maxsize_, std::uint64_t element_type_)
+    : magic(ring_magic), element_type(element_type_), maxsize(maxsize_) {
+  layouts[0] = {initial_capacity, 0};
+}
 
 /// This process's mapping of the payload, twice in a row, so that a message that wraps around the end of
 /// the ring is still one contiguous range of addresses.
@@ -167,21 +107,20 @@ void allocate_ring(int fd, std::uint64_t offset, std::uint64_t length, const cha
                             std::strerror(errno)));
 }
 
-void repair(Intent& intent, const std::atomic<std::uint64_t>& position, std::atomic<std::uint64_t>& count) {
+void repair(RingIntent& intent, const std::atomic<std::uint64_t>& position, std::atomic<std::uint64_t>& count) {
   if (!intent.valid.load(std::memory_order_acquire)) return;
   const bool moved = position.load(std::memory_order_relaxed) == intent.new_position;
   count.store(intent.old_count + (moved ? 1 : 0), std::memory_order_release);
   intent.valid.store(0, std::memory_order_release);
 }
 
-std::uint64_t items(std::uint64_t put, std::uint64_t got) noexcept { return put > got ? put - got : 0; }
 
 /// Wakes every sleeper on `word`, if there is one. Called after the state change it announces.
 void notify(std::atomic<std::uint32_t>& word) noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   std::uint32_t seen = word.load(std::memory_order_relaxed);
-  while (seen & waiting_bit) {
-    if (word.compare_exchange_weak(seen, (seen + 2) & ~waiting_bit, std::memory_order_relaxed)) {
+  while (seen & ring_waiting_bit) {
+    if (word.compare_exchange_weak(seen, (seen + 2) & ~ring_waiting_bit, std::memory_order_relaxed)) {
       futex_wake(word, INT_MAX);
       return;
     }
@@ -258,7 +197,7 @@ std::uint64_t SharedRing::maxsize() const noexcept { return control_->maxsize; }
 std::uint64_t SharedRing::qsize() const noexcept {
   // get_count first: every message it counts was already counted by put_count.
   const auto got = control_->get_count.load(std::memory_order_acquire);
-  return items(control_->put_count.load(std::memory_order_acquire), got);
+  return ring_items(control_->put_count.load(std::memory_order_acquire), got);
 }
 
 bool SharedRing::empty() const noexcept {
@@ -283,7 +222,7 @@ void SharedRing::check_open(const char* operation) const {
 void SharedRing::sync_view(View& view) {
   const auto generation = control_->layout_generation.load(std::memory_order_acquire);
   if (view.base && view.generation == generation) return;
-  const Layout layout = control_->layouts[generation & 1];
+  const RingLayout layout = control_->layouts[generation & 1];
   View fresh;
   fresh.base = map_ring(ring_fd_.get(), layout.capacity, name_);
   fresh.generation = generation;
@@ -319,9 +258,9 @@ SharedRing::Attempt SharedRing::put_once(std::string_view message, std::optional
   if (!lock_producers(lock_deadline)) return Attempt::timed_out;
   Unlocker producers(c.put_lock);
   const auto count = c.put_count.load(std::memory_order_relaxed);
-  if (c.maxsize != 0 && items(count, c.cached_get_count) >= c.maxsize) {
+  if (c.maxsize != 0 && ring_items(count, c.cached_get_count) >= c.maxsize) {
     c.cached_get_count = c.get_count.load(std::memory_order_acquire);
-    if (items(count, c.cached_get_count) >= c.maxsize) return Attempt::no_room;
+    if (ring_items(count, c.cached_get_count) >= c.maxsize) return Attempt::no_room;
   }
   const auto tail = c.tail.load(std::memory_order_relaxed);
   const std::uint64_t need = sizeof(Length) + message.size();
@@ -489,101 +428,7 @@ void SharedRing::task_done() {
 
 void SharedRing::join() { wait(Condition::all_tasks_done, std::nullopt); }
 
-bool SharedRing::holds(Condition condition) const noexcept {
-  const auto& c = *control_;
-  switch (condition) {
-    case Condition::not_empty: {
-      const auto head = c.head.load(std::memory_order_seq_cst);
-      return c.tail.load(std::memory_order_seq_cst) != head;
-    }
-    case Condition::not_full: {
-      if (c.maxsize == 0) return true;
-      const auto got = c.get_count.load(std::memory_order_seq_cst);
-      return items(c.put_count.load(std::memory_order_seq_cst), got) < c.maxsize;
-    }
-    case Condition::all_tasks_done: {
-      const auto done = c.done_count.load(std::memory_order_seq_cst);
-      return done >= c.put_count.load(std::memory_order_seq_cst);
-    }
-  }
-  return true;
-}
-
 namespace {
-
-std::atomic<std::uint32_t>& word_of(RingControl& c, SharedRing::Condition condition) {
-  switch (condition) {
-    case SharedRing::Condition::not_empty:
-      return c.not_empty;
-    case SharedRing::Condition::not_full:
-      return c.not_full;
-    case SharedRing::Condition::all_tasks_done:
-      break;
-  }
-  return c.all_done;
-}
-
-}  // namespace
-
-bool SharedRing::wait(Condition condition, std::optional<Clock::time_point> deadline, const std::atomic<bool>* stop) {
-  auto stopped = [stop] { return stop && stop->load(std::memory_order_seq_cst); };
-  // A busy peer usually delivers within microseconds: polling that long is cheaper than two system calls.
-  const auto now = Clock::now();
-  const auto spin_end = deadline ? std::min(now + spin_before_sleep, *deadline) : now + spin_before_sleep;
-  for (;;) {
-    if (holds(condition) || stopped()) return true;
-    for (int i = 0; i < pauses_between_checks; ++i) cpu_relax();
-    if (Clock::now() >= spin_end) break;
-  }
-  auto& word = word_of(*control_, condition);
-  for (;;) {
-    // The read-modify-write announces the sleeper before the re-check (see the top of this file).
-    const std::uint32_t seen = word.fetch_or(waiting_bit, std::memory_order_seq_cst) | waiting_bit;
-    if (holds(condition) || stopped()) return true;
-    if (!futex_wait(word, seen, deadline)) return holds(condition);
-  }
-}
-
-void SharedRing::wake_all(Condition condition) noexcept {
-  auto& word = word_of(*control_, condition);
-  word.fetch_add(2, std::memory_order_seq_cst);
-  futex_wake(word, INT_MAX);
-}
-
-namespace {
-
-/// A thread that waits for a condition of a ring and then completes a future. Destroying it stops and joins
-/// the thread, so a cancelled coroutine leaves no thread (nor the ring's descriptors) behind.
-class RingWaiter {
- public:
-  RingWaiter(std::shared_ptr<SharedRing> ring, SharedRing::Condition condition)
-      : ring_(std::move(ring)), condition_(condition), done_(std::make_shared<FutureState<void>>()) {
-    thread_ = std::thread([this] {
-      try {
-        ring_->wait(condition_, std::nullopt, &stop_);
-        done_->try_set_value();
-      } catch (...) {
-        done_->try_set_exception(std::current_exception());
-      }
-    });
-  }
-  ~RingWaiter() {
-    stop_.store(true, std::memory_order_seq_cst);
-    if (!done_->done()) ring_->wake_all(condition_);
-    thread_.join();
-  }
-  RingWaiter(const RingWaiter&) = delete;
-  RingWaiter& operator=(const RingWaiter&) = delete;
-
-  const std::shared_ptr<FutureState<void>>& done() const noexcept { return done_; }
-
- private:
-  std::shared_ptr<SharedRing> ring_;
-  SharedRing::Condition condition_;
-  std::shared_ptr<FutureState<void>> done_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 /// A put buffer keeps its capacity up to this size; one that held a larger message is given back.
 constexpr std::size_t kept_buffer_capacity = 4 << 20;
@@ -595,13 +440,6 @@ struct ThreadPutBuffer {
 thread_local ThreadPutBuffer thread_put_buffer;
 
 }  // namespace
-
-task<void> async_wait_until(std::shared_ptr<SharedRing> ring, SharedRing::Condition condition) {
-  if (ring->holds(condition)) co_return;
-  RingWaiter waiter(ring, condition);
-  co_await async_wait_done(waiter.done());
-  waiter.done()->rethrow_if_failed();
-}
 
 PutBuffer::PutBuffer() noexcept : bytes_(&own_), borrowed_(!thread_put_buffer.busy) {
   if (borrowed_) {

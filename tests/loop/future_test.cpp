@@ -13,6 +13,7 @@
 #include "cohort/runtime.hpp"
 #include "cohort/sleep.hpp"
 #include "cohort/spawn.hpp"
+#include "done_callback_spellings.hpp"
 
 namespace {
 
@@ -250,6 +251,20 @@ TEST(Future, AsyncGetTaskOutlivesTheHandleItCameFrom) {
   }();
   promise.set_value(4);
   EXPECT_EQ(cohort::run(std::move(awaiting)), 4);
+}
+
+TEST(Future, EverySpellingOfADoneCallbackCompilesAndRuns) {
+  cohort::Promise<int> pending;
+  std::thread setter([&] {
+    std::this_thread::sleep_for(10ms);
+    pending.set_value(1);
+  });
+  EXPECT_EQ(cohort_test::run_every_callback_spelling(pending.get_future()), 6);
+  setter.join();
+
+  cohort::Promise<void> done;
+  done.set_value();
+  EXPECT_EQ(cohort_test::run_every_callback_spelling(done.get_future()), 6);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include <fmt/format.h>
 
 #include "cohort/error.hpp"
-#include "pipe_stream.hpp"
+#include "ipc/pipe_stream.hpp"
 
 namespace cohort::detail {
 

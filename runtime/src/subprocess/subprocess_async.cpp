@@ -22,7 +22,7 @@
 #include <fmt/format.h>
 
 #include "cohort/error.hpp"
-#include "borrowed_descriptor.hpp"
+#include "loop/borrowed_descriptor.hpp"
 
 namespace cohort::subprocess {
 

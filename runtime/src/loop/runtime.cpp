@@ -31,19 +31,54 @@ namespace asio = boost::asio;
 
 namespace {
 
+/// How many threads run the loop of a Runtime's io_context: a service of that context, so that a task
+/// started from any executor of it knows whether it needs a strand.
+class LoopThreads final : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+
+  /// `threads` 0: not known (a context that a Runtime did not make).
+  explicit LoopThreads(asio::execution_context& context, std::size_t threads = 0) : service(context), count(threads) {}
+
+  const std::size_t count;
+
+ private:
+  void shutdown() override {}
+};
+
 /// The executor of the Runtime whose run() this thread is inside; lets spawn() work without one.
 thread_local const Executor* running_executor = nullptr;
+/// Its io_context, and whether this thread is the only one that runs it.
+thread_local asio::io_context* running_loop = nullptr;
+thread_local bool running_alone = false;
 
 class RunningExecutorScope {
  public:
-  explicit RunningExecutorScope(const Executor& executor) : previous_(running_executor) { running_executor = &executor; }
-  ~RunningExecutorScope() { running_executor = previous_; }
+  RunningExecutorScope(const Executor& executor, asio::io_context& loop, bool alone)
+      : previous_(running_executor), previous_loop_(running_loop), previous_alone_(running_alone) {
+    running_executor = &executor;
+    running_loop = &loop;
+    running_alone = alone;
+  }
+  ~RunningExecutorScope() {
+    running_executor = previous_;
+    running_loop = previous_loop_;
+    running_alone = previous_alone_;
+  }
   RunningExecutorScope(const RunningExecutorScope&) = delete;
   RunningExecutorScope& operator=(const RunningExecutorScope&) = delete;
 
  private:
   const Executor* previous_;
+  asio::io_context* previous_loop_;
+  bool previous_alone_;
 };
+
+/// Whether `loop` belongs to a Runtime with a single thread.
+bool runs_alone(asio::io_context& loop) {
+  if (&loop == running_loop) return running_alone;
+  return asio::has_service<LoopThreads>(loop) && asio::use_service<LoopThreads>(loop).count == 1;
+}
 
 }  // namespace
 
@@ -52,6 +87,7 @@ namespace detail {
 struct TaskControl {
   explicit TaskControl(Executor executor) : strand(std::move(executor)) {}
 
+  /// A strand of the loop; the loop's executor itself when one thread runs it.
   Executor strand;
   asio::cancellation_signal signal;  // only touched on `strand`
   std::atomic<bool> cancel_requested{false};
@@ -67,21 +103,39 @@ Executor current_executor() {
 
 std::shared_ptr<TaskControl> make_task_control(const Executor& executor) {
   // A task gets a strand of the loop itself, not of the spawning coroutine's strand, so tasks spawned
-  // from one coroutine still run in parallel on a multi-threaded Runtime.
-  if (running_executor != nullptr && &asio::query(executor, asio::execution::context) ==
-                                         &asio::query(*running_executor, asio::execution::context))
-    return std::make_shared<TaskControl>(asio::make_strand(*running_executor));
-  return std::make_shared<TaskControl>(asio::make_strand(executor));
+  // from one coroutine still run in parallel on a multi-threaded Runtime. The strand wraps the
+  // io_context's own executor type: small enough to sit inside an Executor, where a strand of an
+  // Executor is allocated anew by every copy, prefer() and require() that Asio makes of it (eleven
+  // allocations per awaited pool call). A Runtime with one thread needs no strand at all.
+  asio::io_context* loop = nullptr;
+  if (const auto* plain = executor.target<asio::io_context::executor_type>())
+    loop = &plain->context();
+  else if (const auto* strand = executor.target<asio::strand<asio::io_context::executor_type>>())
+    loop = &strand->get_inner_executor().context();
+  const auto make = [](Executor chosen) { return std::make_shared<TaskControl>(std::move(chosen)); };
+  if (loop == nullptr) return make(asio::make_strand(executor));
+  if (runs_alone(*loop)) return make(loop->get_executor());
+  return make(asio::make_strand(loop->get_executor()));
 }
 
 namespace {
 
-task<void> guarded_body(std::shared_ptr<TaskControl> control, task<void> body, std::shared_ptr<FutureStateBase> state) {
+/// Runs on the control's executor, where the task is to start.
+void launch(const std::shared_ptr<TaskControl>& control, task<void> body, const std::shared_ptr<FutureStateBase>& state,
+            std::function<void()> on_exit) {
   if (control->cancel_requested.load(std::memory_order_acquire)) {
+    // Cancelled before it started: the body never runs (its frame, never entered, is just freed).
     state->mark_cancelled();
-    co_return;
+    if (on_exit) on_exit();
+    return;
   }
-  co_await std::move(body);
+  // The completion handler owns the control: the coroutine's cancellation state points into its
+  // signal until the very end of co_spawn's machinery, after the body (and its reference) is gone.
+  asio::co_spawn(control->strand, std::move(body),
+                 asio::bind_cancellation_slot(control->signal.slot(),
+                                              [control, on_exit = std::move(on_exit)](const std::exception_ptr&) {
+                                                if (on_exit) on_exit();
+                                              }));
 }
 
 }  // namespace
@@ -90,15 +144,19 @@ void start_task(const std::shared_ptr<TaskControl>& control, task<void> body, st
                 std::function<void()> on_exit) {
   // Posted, not dispatched: like asyncio.create_task the task starts once the spawner yields, and on a
   // multi-threaded loop any idle thread may pick it up.
-  asio::post(control->strand, [control, body = guarded_body(control, std::move(body), std::move(state)),
+  asio::post(control->strand, [control, body = std::move(body), state = std::move(state),
                                on_exit = std::move(on_exit)]() mutable {
-    // The completion handler owns the control: the coroutine's cancellation state points into its
-    // signal until the very end of co_spawn's machinery, after the body (and its reference) is gone.
-    asio::co_spawn(control->strand, std::move(body),
-                   asio::bind_cancellation_slot(control->signal.slot(),
-                                                [control, on_exit = std::move(on_exit)](const std::exception_ptr&) {
-                                                  if (on_exit) on_exit();
-                                                }));
+    launch(control, std::move(body), state, std::move(on_exit));
+  });
+}
+
+void start_tasks(std::vector<TaskStart> starts) {
+  if (starts.empty()) return;
+  // One post for all of them: each task's co_spawn then moves it to its own strand (on a one-thread
+  // Runtime it simply starts there, as it would from a post of its own).
+  const Executor executor = starts.front().control->strand;
+  asio::post(executor, [starts = std::move(starts)]() mutable {
+    for (auto& start : starts) launch(start.control, std::move(start.body), start.state, {});
   });
 }
 
@@ -134,7 +192,9 @@ task<void> sleep_for(Clock::duration duration) {
 }  // namespace detail
 
 struct Runtime::Impl {
-  explicit Impl(std::size_t n) : threads(n == 0 ? 1 : n), context(static_cast<int>(threads)) {}
+  explicit Impl(std::size_t n) : threads(n == 0 ? 1 : n), context(static_cast<int>(threads)) {
+    asio::make_service<LoopThreads>(context, threads);
+  }
 
   std::size_t threads;
   asio::io_context context;
@@ -210,7 +270,7 @@ void Runtime::run_erased(task<void> main) {
   std::mutex error_mutex;
   std::exception_ptr loop_error;
   auto run_loop = [&] {
-    RunningExecutorScope scope(executor);
+    RunningExecutorScope scope(executor, context, impl_->threads == 1);
     try {
       run_polling(context);
     } catch (...) {

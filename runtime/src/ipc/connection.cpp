@@ -16,7 +16,7 @@
 
 #include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
-#include "pipe_stream.hpp"
+#include "ipc/pipe_stream.hpp"
 
 namespace cohort {
 
