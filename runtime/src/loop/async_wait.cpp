@@ -56,7 +56,7 @@ class WaitRegistry final : public asio::execution_context::service {
  public:
   struct Link {
     std::mutex mutex;  // guards everything here and the list pointers of the parked operations
-    bool alive = true;
+    std::atomic<bool> alive{true};  // written under the mutex; link_of() reads it without
     WaitOpBase* parked = nullptr;
 
     void park(std::shared_ptr<WaitOpBase> op) {
@@ -229,6 +229,18 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
   std::atomic<bool> finished_{false};
 };
 
+/// The registry's link of `context`. use_service takes the context's service lock, so the last one this
+/// thread used is kept; a context destroyed since (whose address a new one may reuse) left its link dead.
+std::shared_ptr<WaitRegistry::Link> link_of(asio::execution_context& context) {
+  thread_local asio::execution_context* last_context = nullptr;
+  thread_local std::shared_ptr<WaitRegistry::Link> last_link;
+  if (last_context != &context || !last_link || !last_link->alive.load(std::memory_order_acquire)) {
+    last_link = asio::use_service<WaitRegistry>(context).link();
+    last_context = &context;
+  }
+  return last_link;
+}
+
 }  // namespace
 
 task<bool> async_wait_done(std::shared_ptr<FutureStateBase> state, std::optional<Clock::time_point> deadline) {
@@ -236,7 +248,7 @@ task<bool> async_wait_done(std::shared_ptr<FutureStateBase> state, std::optional
   const auto cancellation = co_await asio::this_coro::cancellation_state;
   if (cancellation.cancelled() != asio::cancellation_type::none) throw CancelledError("cancelled while awaiting a future");
   const auto executor = co_await asio::this_coro::executor;
-  auto link = asio::use_service<WaitRegistry>(asio::query(executor, asio::execution::context)).link();
+  auto link = link_of(asio::query(executor, asio::execution::context));
   const int result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(int)>(
       [&](auto handler) {
         using Op = WaitOp<std::decay_t<decltype(handler)>>;
