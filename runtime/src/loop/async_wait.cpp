@@ -181,8 +181,12 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
   }
 
   void resume_ready() override {
+    // Taken out: the thread that completed the future may drop the last reference to this operation
+    // after its loop is gone, and must then find no executor here that still counts as the loop's work.
+    auto executor = std::move(*ready_executor_);
+    ready_executor_.reset();
     // Inline when the drain runs on this operation's executor (always, on a one-thread Runtime).
-    asio::dispatch(*ready_executor_, [self = this->shared_from_this()] { self->finish(ready); });
+    asio::dispatch(executor, [self = this->shared_from_this()] { self->finish(ready); });
   }
 
  private:
