@@ -73,6 +73,26 @@ TEST(RunInExecutor, CancellingTheAwaiterCancelsWorkThatHasNotStarted) {
   EXPECT_FALSE(second_ran.load());
 }
 
+TEST(RunInExecutor, ACallInATaskAlreadyCancelledFailsWithCancelledErrorAtOnce) {
+  cohort::ThreadPoolExecutor pool(1);
+  std::latch release(1);
+  cohort::run([](cohort::ThreadPoolExecutor& p, std::latch& r) -> cohort::task<void> {
+    auto child = cohort::spawn([](cohort::ThreadPoolExecutor& p, std::latch& r) -> cohort::task<void> {
+      try {
+        co_await cohort::sleep(10s);
+      } catch (const cohort::CancelledError&) {
+      }
+      // Still cancelled: this wait must end at once, not when the blocked call finishes.
+      co_await cohort::run_in_executor(p, [&r] { r.wait(); });
+    }(p, r));
+    co_await cohort::sleep(20ms);
+    child.cancel();
+    EXPECT_THROW(co_await child.async_get(), cohort::CancelledError);
+  }(pool, release));
+  release.count_down();
+  pool.shutdown();
+}
+
 TEST(RunInExecutor, ManyConcurrentCallsOnAMultiThreadedLoop) {
   cohort::ThreadPoolExecutor pool(2);
   cohort::Runtime runtime(2);

@@ -2,6 +2,8 @@
 // that runs on an executor's threads or processes, without blocking the event loop.
 #pragma once
 
+#include <boost/system/system_error.hpp>
+
 #include <utility>
 
 #include "cohort/detail/async_wait.hpp"
@@ -18,11 +20,17 @@ template <class Ex, class F, class... Args>
 task<detail::call_result_t<F, Args...>> run_in_executor(Ex& executor, F fn, Args... args) {
   auto future = executor.submit(std::move(fn), std::move(args)...);
   auto state = future.shared_state();
-  try {
-    co_await detail::async_wait_done(state);
-  } catch (const CancelledError&) {
-    future.cancel();
-    throw;
+  if (!state->done()) {
+    int result = detail::wait_cancelled;
+    try {
+      result = co_await detail::async_wait_direct(state);
+    } catch (const boost::system::system_error&) {
+      // Asio's refusal to start an operation in a coroutine that was cancelled before: result stays.
+    }
+    if (result == detail::wait_cancelled) {
+      future.cancel();
+      throw CancelledError("run_in_executor: cancelled while awaiting the call");
+    }
   }
   state->rethrow_if_failed();
   co_return state->take();

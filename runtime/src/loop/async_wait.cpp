@@ -29,7 +29,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-enum WaitResult : int { ready = 0, timed_out = 1, cancelled = 2 };
+constexpr int ready = wait_ready;
+constexpr int timed_out = wait_timed_out;
+constexpr int cancelled = wait_cancelled;
 
 class WaitOpBase {
  public:
@@ -200,7 +202,7 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
   }
 
   /// Runs on the handler's executor.
-  void finish(WaitResult result) {
+  void finish(int result) {
     if (finished_.exchange(true)) return;
     std::optional<WorkExecutor> work;  // keeps the loop alive until the handler has run
     std::shared_ptr<WaitOpBase> parked;  // released after the lock, though the caller holds this too
@@ -246,6 +248,12 @@ std::shared_ptr<WaitRegistry::Link> link_of(asio::execution_context& context) {
 }
 
 }  // namespace
+
+void start_direct_wait(DirectWaitHandler handler, std::shared_ptr<FutureStateBase> state) {
+  auto link = link_of(asio::query(asio::get_associated_executor(handler), asio::execution::context));
+  using Op = WaitOp<DirectWaitHandler>;
+  std::make_shared<Op>(std::move(handler), std::move(state), std::move(link))->start(std::nullopt);
+}
 
 task<bool> async_wait_done(std::shared_ptr<FutureStateBase> state, std::optional<Clock::time_point> deadline) {
   if (state->done()) co_return true;

@@ -121,10 +121,7 @@ std::uint64_t FutureStateBase::on_done(Callback fn) {
     std::lock_guard lock(mutex_);
     if (!finishing_locked()) {
       const auto id = ++next_callback_id_;
-      if (!first_callback_.fn && more_callbacks_.empty())
-        first_callback_ = {id, std::move(fn)};
-      else
-        more_callbacks_.push_back({id, std::move(fn)});
+      callbacks_.push_back({id, std::move(fn)});
       return id;
     }
   }
@@ -139,13 +136,9 @@ std::uint64_t FutureStateBase::on_done(Callback fn) {
 
 bool FutureStateBase::remove_callback(std::uint64_t id) noexcept {
   std::lock_guard lock(mutex_);
-  if (first_callback_.fn && first_callback_.id == id) {
-    first_callback_.fn.reset();
-    return true;
-  }
-  for (auto it = more_callbacks_.begin(); it != more_callbacks_.end(); ++it) {
+  for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
     if (it->id == id) {
-      more_callbacks_.erase(it);
+      callbacks_.erase(it);
       return true;
     }
   }
@@ -162,23 +155,19 @@ void FutureStateBase::publish(std::unique_lock<std::mutex>& lock, FutureStatus f
   // A waiter that sees the final status may destroy this state at once, mutex included. So the callbacks
   // are taken and the lock released first (the completing bit turns other completers and on_done away
   // meanwhile), and the status is the last thing written; a futex wake on the former address is harmless.
-  Callback first = std::move(first_callback_.fn);
-  auto more = std::move(more_callbacks_);
-  more_callbacks_.clear();
+  auto callbacks = std::move(callbacks_);
+  callbacks_.clear();
   word_.fetch_or(completing_bit, std::memory_order_relaxed);
   lock.unlock();
   const auto previous = word_.exchange(static_cast<std::uint32_t>(final_status), std::memory_order_acq_rel);
   if (previous & waiters_bit) futex_wake_all(word_);
-  const auto run = [](Callback& fn) noexcept {
-    if (!fn) return;
+  for (auto& registered : callbacks) {
     try {
-      fn();
+      registered.fn();
     } catch (...) {
       report_callback_error(std::current_exception());
     }
-  };
-  run(first);
-  for (auto& registered : more) run(registered.fn);
+  }
 }
 
 void report_callback_error(std::exception_ptr error) noexcept {

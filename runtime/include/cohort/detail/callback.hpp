@@ -1,7 +1,6 @@
 // Callback: a move-only `void()` callable that keeps small callables inline. A future's done-callbacks
-// are mostly a lambda holding a pointer or two (a waiting coroutine's operation, a gather's join), and
-// std::function allocates for any of them that holds a shared_ptr; a gather of 50,000 pool calls paid
-// two such allocations per call.
+// are mostly a lambda holding a shared_ptr (a waiting coroutine's operation), for which std::function
+// allocates; a gather of 50,000 pool calls paid such an allocation per call.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +13,7 @@ namespace cohort::detail {
 class Callback {
  public:
   /// Callables up to this size (and nothrow movable) are kept inline; larger ones on the heap.
-  static constexpr std::size_t inline_size = 4 * sizeof(void*);
+  static constexpr std::size_t inline_size = 2 * sizeof(void*);
 
   Callback() noexcept = default;
 
@@ -64,7 +63,7 @@ class Callback {
   };
 
   template <class Fn>
-  static constexpr bool fits_inline = sizeof(Fn) <= inline_size && alignof(Fn) <= alignof(std::max_align_t) &&
+  static constexpr bool fits_inline = sizeof(Fn) <= inline_size && alignof(Fn) <= alignof(void*) &&
                                       std::is_nothrow_move_constructible_v<Fn>;
 
   template <class Fn>
@@ -85,7 +84,7 @@ class Callback {
       [](void* storage) noexcept { delete *static_cast<Fn**>(storage); },
   };
 
-  alignas(std::max_align_t) unsigned char storage_[inline_size];
+  alignas(void*) unsigned char storage_[inline_size];
   const Ops* ops_ = nullptr;
 };
 

@@ -99,10 +99,9 @@ class FutureStateBase {
   mutable std::mutex mutex_;
   mutable std::atomic<std::uint32_t> word_{0};
   std::exception_ptr error_;
-  // The callbacks in the order they were added. The first is kept inline while it is the only one (a
-  // future mostly has one waiter), so that most futures allocate nothing for theirs.
-  Registered first_callback_;
-  std::vector<Registered> more_callbacks_;
+  // The callbacks in the order they were added. A vector, not an inline slot: a million queued futures
+  // with no callback must stay small (each byte here is a megabyte there).
+  std::vector<Registered> callbacks_;
   std::uint64_t next_callback_id_ = 0;
 };
 
