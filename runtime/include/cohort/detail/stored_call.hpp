@@ -40,10 +40,10 @@ template <class M>
 struct operator_signature {
   static constexpr bool known = false;
 };
-#define COHORT_OPERATOR_SIGNATURE(qualifiers)                    \
-  template <class R, class C, class... P>                         \
+#define COHORT_OPERATOR_SIGNATURE(qualifiers)                                   \
+  template <class R, class C, class... P>                                       \
   struct operator_signature<R (C::*)(P...) qualifiers> : parameter_list<P...> { \
-    static constexpr bool known = true;                           \
+    static constexpr bool known = true;                                         \
   };
 COHORT_OPERATOR_SIGNATURE()
 COHORT_OPERATOR_SIGNATURE(const)
