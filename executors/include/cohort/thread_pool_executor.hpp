@@ -67,14 +67,14 @@ class ThreadPoolExecutor {
   /// Throws cohort::Error after shutdown and BrokenThreadPool once an initializer failed.
   template <class F, class... Args>
   Future<detail::call_result_t<F, Args...>> submit(F&& fn, Args&&... args) {
+    using Call = detail::stored_call<std::decay_t<F>, std::decay_t<Args>...>;
     // If you get an error on the following line, fn cannot be called with the arguments given.
-    static_assert(detail::stored_call<std::decay_t<F>, std::decay_t<Args>...>::callable,
+    static_assert(Call::callable,
                   "ThreadPoolExecutor::submit(fn, args...): fn(args...) is not a valid call: check the number "
                   "and the types of the arguments (each is passed as an rvalue, or as an lvalue to a T& parameter)");
     using R = detail::call_result_t<F, Args...>;
     auto call = [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable -> R {
-      if constexpr (detail::stored_call<std::decay_t<F>, std::decay_t<Args>...>::callable)
-        return detail::invoke_stored(fn, args...);
+      if constexpr (Call::callable) return detail::invoke_stored(fn, args...);
     };
     auto state = detail::TaskState<R, decltype(call)>::make(std::move(call));
     core_.submit(*state);

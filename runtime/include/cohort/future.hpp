@@ -69,7 +69,8 @@ class Future {
 
   /// Calls `fn(future)` or `fn()` once the future is done (`future` is an lvalue handle to this future, so
   /// `[](auto& f)`, `[](const auto& f)`, `[](const Future<T>& f)` and `[](Future<T> f)` all work): on the
-  /// completing thread, or at once here if it already is. Runs exactly once and never while cohort holds a lock; exceptions are logged.
+  /// completing thread, or at once here if it already is. Runs exactly once and never while cohort holds
+  /// a lock; exceptions are logged.
   template <class F>
   void add_done_callback(F fn) const {
     if constexpr (std::is_invocable_v<F&, Future&>) {

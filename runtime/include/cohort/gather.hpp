@@ -68,7 +68,6 @@ task<std::vector<detail::gather_value_t<T>>> gather(std::vector<task<T>> work) {
     states.push_back(started.back().state);
     controls.push_back(started.back().control);
   }
-  work.clear();
   detail::start_tasks(std::move(starts));
   co_await detail::await_all(std::move(states), std::move(controls));
   std::vector<detail::gather_value_t<T>> results;

@@ -98,9 +98,9 @@ struct ProcessTargetOf final : ProcessTarget {
   }
 
   CallFrame call_frame() const override {
-    if constexpr (!stored_call<F, Args...>::callable) {
-      throw_not_remote_callable(type_name<F>());  // not reached: Process's constructor refused the call
-    } else if constexpr (!is_remote_callable_v<F>) {
+    // A call that is not valid never gets here (Process's constructor refused it); testing it keeps the
+    // constructor's static_assert the only error.
+    if constexpr (!stored_call<F, Args...>::callable || !is_remote_callable_v<F>) {
       throw_not_remote_callable(type_name<F>());
     } else if constexpr (!(is_transferable_v<Args> && ...)) {
       const std::string_view names[] = {(is_transferable_v<Args> ? std::string_view() : type_name<Args>())...};

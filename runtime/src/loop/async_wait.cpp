@@ -29,10 +29,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr int ready = wait_ready;
-constexpr int timed_out = wait_timed_out;
-constexpr int cancelled = wait_cancelled;
-
 class WaitOpBase {
  public:
   virtual ~WaitOpBase() = default;
@@ -162,13 +158,13 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
       slot_.assign([self](asio::cancellation_type) {
         // Emitted on the coroutine's executor; finishing is posted so the slot is never cleared from
         // inside its own handler.
-        asio::post(*self->executor_, [self] { self->finish(cancelled); });
+        asio::post(*self->executor_, [self] { self->finish(wait_cancelled); });
       });
     }
     if (deadline) {
       timer_.emplace(*executor_, *deadline);
       timer_->async_wait([self](const boost::system::error_code& ec) {
-        if (!ec) self->finish(timed_out);
+        if (!ec) self->finish(wait_timed_out);
       });
     }
     callback_id_ = state_->on_done([self] { self->on_ready(); });
@@ -188,7 +184,7 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
     auto executor = std::move(*ready_executor_);
     ready_executor_.reset();
     // Inline when the drain runs on this operation's executor (always, on a one-thread Runtime).
-    asio::dispatch(executor, [self = this->shared_from_this()] { self->finish(ready); });
+    asio::dispatch(executor, [self = this->shared_from_this()] { self->finish(wait_ready); });
   }
 
  private:
@@ -202,7 +198,7 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
   }
 
   /// Runs on the handler's executor.
-  void finish(int result) {
+  void finish(WaitResult result) {
     if (finished_.exchange(true)) return;
     std::optional<WorkExecutor> work;  // keeps the loop alive until the handler has run
     std::shared_ptr<WaitOpBase> parked;  // released after the lock, though the caller holds this too
@@ -218,7 +214,7 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
     // Destroyed here, on the loop: the last reference to this operation may be dropped later by the thread
     // that completes the future, after the loop and its timer service are gone.
     timer_.reset();
-    if (result != ready && callback_id_ != 0) state_->remove_callback(callback_id_);
+    if (result != wait_ready && callback_id_ != 0) state_->remove_callback(callback_id_);
     auto handler = std::move(*handler_);
     handler_.reset();
     std::move(handler)(static_cast<int>(result));
@@ -267,8 +263,8 @@ task<bool> async_wait_done(std::shared_ptr<FutureStateBase> state, std::optional
         std::make_shared<Op>(std::move(handler), state, link)->start(deadline);
       },
       asio::use_awaitable);
-  if (result == cancelled) throw CancelledError("cancelled while awaiting a future");
-  co_return result == ready;
+  if (result == wait_cancelled) throw CancelledError("cancelled while awaiting a future");
+  co_return result == wait_ready;
 }
 
 task<void> await_all(std::vector<std::shared_ptr<FutureStateBase>> states,

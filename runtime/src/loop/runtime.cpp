@@ -48,7 +48,8 @@ class LoopThreads final : public asio::execution_context::service {
 
 /// The executor of the Runtime whose run() this thread is inside; lets spawn() work without one.
 thread_local const Executor* running_executor = nullptr;
-/// Its io_context, and whether this thread is the only one that runs it.
+/// Its io_context, and whether this thread is the only one that runs it: what make_task_control would
+/// otherwise ask LoopThreads for under the context's service lock, once per task.
 thread_local asio::io_context* running_loop = nullptr;
 thread_local bool running_alone = false;
 
