@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -119,6 +120,87 @@ TEST(Gather, WorksOnAMultiThreadedRuntime) {
   }());
   ASSERT_EQ(results.size(), 200u);
   for (int i = 0; i < 200; ++i) EXPECT_EQ(results[i], i);
+}
+
+TEST(Gather, CancellingTheVectorFormCancelsEveryChild) {
+  bool cancelled[4] = {false, false, false, false};
+  cohort::run([](bool* flags) -> cohort::task<void> {
+    auto outer = cohort::spawn([](bool* f) -> cohort::task<void> {
+      std::vector<cohort::task<int>> tasks;
+      for (int i = 0; i < 4; ++i) tasks.push_back(long_sleeper(f[i]));
+      co_await cohort::gather(std::move(tasks));
+    }(flags));
+    co_await cohort::sleep(20ms);
+    outer.cancel();
+    EXPECT_THROW(co_await outer.async_get(), cohort::CancelledError);
+    co_await cohort::sleep(20ms);
+  }(cancelled));
+  for (bool flag : cancelled) EXPECT_TRUE(flag);
+}
+
+TEST(Gather, VectorFormOfVoidTasks) {
+  int ran = 0;
+  const auto results = cohort::run([](int& count) -> cohort::task<std::vector<std::monostate>> {
+    std::vector<cohort::task<void>> tasks;
+    for (int i = 0; i < 5; ++i)
+      tasks.push_back([](int& n) -> cohort::task<void> {
+        co_await cohort::sleep(1ms);
+        ++n;
+      }(count));
+    co_return co_await cohort::gather(std::move(tasks));
+  }(ran));
+  EXPECT_EQ(results.size(), 5u);
+  EXPECT_EQ(ran, 5);
+}
+
+TEST(Gather, VectorFormOfMoveOnlyResults) {
+  const auto results = cohort::run([]() -> cohort::task<std::vector<std::unique_ptr<int>>> {
+    std::vector<cohort::task<std::unique_ptr<int>>> tasks;
+    for (int i = 0; i < 3; ++i)
+      tasks.push_back([](int v) -> cohort::task<std::unique_ptr<int>> { co_return std::make_unique<int>(v); }(i));
+    co_return co_await cohort::gather(std::move(tasks));
+  }());
+  ASSERT_EQ(results.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*results[i], i);
+}
+
+/// A result type without a default constructor.
+struct Labelled {
+  explicit Labelled(int v) : value(v) {}
+  int value;
+};
+
+TEST(Gather, VectorFormOfResultsWithoutADefaultConstructor) {
+  const auto results = cohort::run([]() -> cohort::task<std::vector<Labelled>> {
+    std::vector<cohort::task<Labelled>> tasks;
+    for (int i = 0; i < 3; ++i) tasks.push_back([](int v) -> cohort::task<Labelled> { co_return Labelled(v); }(i));
+    tasks.push_back([]() -> cohort::task<Labelled> {
+      co_await cohort::sleep(1ms);
+      co_return Labelled(3);
+    }());
+    co_return co_await cohort::gather(std::move(tasks));
+  }());
+  ASSERT_EQ(results.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(results[i].value, i);
+  EXPECT_THROW(cohort::run([]() -> cohort::task<void> {
+                 std::vector<cohort::task<Labelled>> tasks;
+                 tasks.push_back([]() -> cohort::task<Labelled> { throw std::out_of_range("no label"); }());
+                 co_await cohort::gather(std::move(tasks));
+               }()),
+               std::out_of_range);
+}
+
+TEST(Gather, FirstErrorInTheVectorFormOnAMultiThreadedRuntime) {
+  cohort::Runtime runtime(2);
+  bool cancelled[8] = {};
+  runtime.run([](bool* flags) -> cohort::task<void> {
+    std::vector<cohort::task<int>> tasks;
+    for (int i = 0; i < 8; ++i) tasks.push_back(long_sleeper(flags[i]));
+    tasks.push_back(fail_after(10ms));
+    EXPECT_THROW(co_await cohort::gather(std::move(tasks)), std::invalid_argument);
+    co_await cohort::sleep(20ms);
+  }(cancelled));
+  for (bool flag : cancelled) EXPECT_TRUE(flag);
 }
 
 }  // namespace

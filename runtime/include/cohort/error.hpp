@@ -97,6 +97,19 @@ class SerializationError : public Error {
   using Error::Error;
 };
 
+/// A message to an actor that has stopped or died; what() says which actor and why.
+class ActorDeadError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An ask that could never be answered: the actor asked is waiting, directly or through other actors,
+/// for the reply of the method that asks. what() names the actors of the cycle.
+class DeadlockError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A checked subprocess exited with a non-zero status (`subprocess.CalledProcessError`).
 class CalledProcessError : public Error {
  public:

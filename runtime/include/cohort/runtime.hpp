@@ -66,6 +66,8 @@ T run(task<T> main) {
 namespace detail {
 /// The executor of the Runtime running on this thread; throws if there is none.
 Executor current_executor();
+/// The io_context of the Runtime running on this thread, or null.
+boost::asio::io_context* current_loop() noexcept;
 }  // namespace detail
 
 }  // namespace cohort

@@ -18,19 +18,14 @@ namespace detail {
 
 struct TaskControl;
 
+/// Where a task started from `executor` runs: the loop's own executor when a single thread runs the
+/// loop (then `shared` is set: that executor serves every such task), else a new strand of the loop.
+Executor task_executor(const Executor& executor, bool& shared);
 std::shared_ptr<TaskControl> make_task_control(const Executor& executor);
 /// Starts `body` on the control's strand, bound to its cancellation signal; if cancel() came first, the
 /// body never runs and `state` ends cancelled. `on_exit` runs once the coroutine has fully finished.
 void start_task(const std::shared_ptr<TaskControl>& control, task<void> body,
                 std::shared_ptr<FutureStateBase> state, std::function<void()> on_exit = {});
-/// A task for start_tasks: what start_task takes, without `on_exit`.
-struct TaskStart {
-  std::shared_ptr<TaskControl> control;
-  task<void> body;
-  std::shared_ptr<FutureStateBase> state;
-};
-/// start_task for many tasks at once (gather's), with one post to the loop instead of one each.
-void start_tasks(std::vector<TaskStart> starts);
 void request_cancel(const std::shared_ptr<TaskControl>& control);
 /// Ends `state` with `error`, or as cancelled when `error` is a cancellation (CancelledError, or
 /// Asio's operation_aborted from a cancelled operation).
@@ -71,15 +66,6 @@ StartedTask<T> start(const Executor& executor, task<T> work) {
   auto state = std::make_shared<FutureState<T>>();
   auto control = make_task_control(executor);
   start_task(control, task_body(std::move(work), state), state);
-  return {std::move(state), std::move(control)};
-}
-
-/// start() for a batch: the task's state and control, with its start appended to `starts`.
-template <class T>
-StartedTask<T> prepare(const Executor& executor, task<T> work, std::vector<TaskStart>& starts) {
-  auto state = std::make_shared<FutureState<T>>();
-  auto control = make_task_control(executor);
-  starts.push_back({control, task_body(std::move(work), state), state});
   return {std::move(state), std::move(control)};
 }
 

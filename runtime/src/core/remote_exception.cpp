@@ -60,6 +60,8 @@ Registry& registry() {
     add<BrokenBarrierError>(*r);
     add<AuthenticationError>(*r);
     add<SerializationError>(*r);
+    add<ActorDeadError>(*r);
+    add<DeadlockError>(*r);
     return r;
   }();
   return *instance;

@@ -303,6 +303,60 @@ task<void> await_all(std::vector<std::shared_ptr<FutureStateBase>> states,
   }
 }
 
+GatherJoin::GatherJoin(const Executor& executor, std::size_t count)
+    : signals_(std::make_unique<asio::cancellation_signal[]>(count)),
+      count_(count),
+      remaining_(count),
+      settled_(std::make_shared<FutureState<void>>()) {
+  bool shared = false;
+  executor_ = task_executor(executor, shared);
+  if (shared) return;
+  strands_ = std::make_unique<Executor[]>(count);
+  strands_[0] = executor_;
+  for (std::size_t i = 1; i < count; ++i) strands_[i] = task_executor(executor, shared);
+}
+
+GatherJoin::~GatherJoin() = default;
+
+void GatherJoin::child_done(std::exception_ptr error) noexcept {
+  if (error && !failed_.exchange(true, std::memory_order_acq_rel)) {
+    first_error_ = std::move(error);
+    settled_->try_set_value();
+  }
+  if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) settled_->try_set_value();
+}
+
+void GatherJoin::cancel_children() {
+  stopping_.store(true, std::memory_order_release);
+  auto self = shared_from_this();
+  if (shared_executor()) {
+    asio::post(executor_, [self] {
+      for (std::size_t i = 0; i < self->count_; ++i) self->signals_[i].emit(asio::cancellation_type::terminal);
+    });
+    return;
+  }
+  for (std::size_t i = 0; i < count_; ++i)
+    asio::post(strands_[i], [self, i] { self->signals_[i].emit(asio::cancellation_type::terminal); });
+}
+
+task<void> await_children(std::shared_ptr<GatherJoin> join) {
+  try {
+    co_await async_wait_done(join->settled_);
+  } catch (...) {
+    join->cancel_children();
+    throw;
+  }
+  if (!join->failed_.load(std::memory_order_acquire)) co_return;
+  join->cancel_children();
+  try {
+    std::rethrow_exception(join->first_error_);
+  } catch (const boost::system::system_error& e) {
+    // A child cancelled inside an Asio operation: reported as a cancelled task is.
+    if (e.code() == asio::error::operation_aborted) throw CancelledError("gather: a task was cancelled");
+    throw;
+  }
+}
+
 task<void> await_within(std::shared_ptr<FutureStateBase> state, std::shared_ptr<TaskControl> control,
                         Clock::duration timeout) {
   bool done = false;

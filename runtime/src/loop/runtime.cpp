@@ -102,7 +102,7 @@ Executor current_executor() {
   return *running_executor;
 }
 
-std::shared_ptr<TaskControl> make_task_control(const Executor& executor) {
+Executor task_executor(const Executor& executor, bool& shared) {
   // A task gets a strand of the loop itself, not of the spawning coroutine's strand, so tasks spawned
   // from one coroutine still run in parallel on a multi-threaded Runtime. The strand wraps the
   // io_context's own executor type: small enough to sit inside an Executor, where a strand of an
@@ -113,10 +113,17 @@ std::shared_ptr<TaskControl> make_task_control(const Executor& executor) {
     loop = &plain->context();
   else if (const auto* strand = executor.target<asio::strand<asio::io_context::executor_type>>())
     loop = &strand->get_inner_executor().context();
-  const auto make = [](Executor chosen) { return std::make_shared<TaskControl>(std::move(chosen)); };
-  if (loop == nullptr) return make(asio::make_strand(executor));
-  if (runs_alone(*loop)) return make(loop->get_executor());
-  return make(asio::make_strand(loop->get_executor()));
+  shared = loop != nullptr && runs_alone(*loop);
+  if (loop == nullptr) return asio::make_strand(executor);
+  if (shared) return loop->get_executor();
+  return asio::make_strand(loop->get_executor());
+}
+
+asio::io_context* current_loop() noexcept { return running_loop; }
+
+std::shared_ptr<TaskControl> make_task_control(const Executor& executor) {
+  bool shared = false;
+  return std::make_shared<TaskControl>(task_executor(executor, shared));
 }
 
 namespace {
@@ -148,16 +155,6 @@ void start_task(const std::shared_ptr<TaskControl>& control, task<void> body, st
   asio::post(control->strand, [control, body = std::move(body), state = std::move(state),
                                on_exit = std::move(on_exit)]() mutable {
     launch(control, std::move(body), state, std::move(on_exit));
-  });
-}
-
-void start_tasks(std::vector<TaskStart> starts) {
-  if (starts.empty()) return;
-  // One post for all of them: each task's co_spawn then moves it to its own strand (on a one-thread
-  // Runtime it simply starts there, as it would from a post of its own).
-  const Executor executor = starts.front().control->strand;
-  asio::post(executor, [starts = std::move(starts)]() mutable {
-    for (auto& start : starts) launch(start.control, std::move(start.body), start.state, {});
   });
 }
 
