@@ -1,12 +1,12 @@
 # Install rules: headers, libraries and a cohortConfig.cmake so that find_package(cohort CONFIG) works.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS cohort cohort_runtime cohort_executors EXPORT cohortTargets
+install(TARGETS cohort cohort_runtime cohort_executors cohort_actors EXPORT cohortTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cohort ${PROJECT_SOURCE_DIR}/runtime/include/cohort
-                  ${PROJECT_SOURCE_DIR}/executors/include/cohort
+                  ${PROJECT_SOURCE_DIR}/executors/include/cohort ${PROJECT_SOURCE_DIR}/actors/include/cohort
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT cohortTargets NAMESPACE cohort:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cohort)
 

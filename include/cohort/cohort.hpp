@@ -33,3 +33,5 @@
 #include "cohort/run_in_executor.hpp"
 #include "cohort/thread_pool_executor.hpp"
 #include "cohort/wait.hpp"
+
+#include "cohort/actor.hpp"

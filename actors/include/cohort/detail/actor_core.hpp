@@ -1,0 +1,170 @@
+// ActorCore: the untyped half of an actor. A mailbox (FIFO, optionally bounded) drained on the
+// actor's event loop by one handler at a time, so one message (one whole method, across its
+// co_awaits) runs at a time and never on two threads at once; the actor's life (running, stopping,
+// stopped) and the chain of asks its current message serves.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <typeindex>
+
+#include "cohort/detail/future_state.hpp"
+#include "cohort/task.hpp"
+
+namespace cohort::detail {
+
+class ActorCore;
+struct LoopActors;
+
+/// The actors waiting, one behind the other, for the message an actor handles now: an ask made from a
+/// method extends its message's chain by that actor. An ask to an actor already in the chain could
+/// never be answered (that actor handles nothing until the chain unwinds), so it fails at once.
+struct CallChain {
+  std::shared_ptr<ActorCore> asker;
+  std::shared_ptr<const CallChain> outer;
+};
+
+/// One message in a mailbox: a method call with its arguments and (for ask and call) its reply.
+class ActorMessage {
+ public:
+  virtual ~ActorMessage() = default;
+
+  /// Whether the method is a coroutine: handled by run_async() instead of run().
+  virtual bool coroutine() const noexcept = 0;
+  /// Runs a plain method on `object` and settles the reply; never throws. Returns the method's
+  /// exception, if it threw, so that the actor can react (restart_on_error).
+  virtual std::exception_ptr run(void* object) noexcept = 0;
+  /// Runs a coroutine method on `object` and settles the reply; the task ends with the method's
+  /// exception, if it threw.
+  virtual task<void> run_async(void* object) = 0;
+  /// The message will not be handled: settles the reply with `error` (a tell has none; it is logged).
+  virtual void fail(std::exception_ptr error) noexcept = 0;
+
+  ActorMessage* next = nullptr;
+  /// The chain of the ask that sent it; null for tell and for asks from outside any actor.
+  std::shared_ptr<const CallChain> chain;
+};
+
+/// Why an actor refused a message.
+enum class SendRefusal { none, full, dead };
+
+class ActorCore : public std::enable_shared_from_this<ActorCore> {
+ public:
+  /// `named`: registered under `name` for find_actor (else the name only shows in logs and errors).
+  ActorCore(boost::asio::io_context& loop, std::string name, std::type_index type, std::size_t mailbox_size,
+            bool named);
+  ActorCore(const ActorCore&) = delete;
+  ActorCore& operator=(const ActorCore&) = delete;
+  virtual ~ActorCore();
+
+  const std::string& name() const noexcept { return name_; }
+  std::type_index type() const noexcept { return type_; }
+  boost::asio::io_context& context() const noexcept { return *loop_; }
+  /// Accepting messages: started and not asked to stop.
+  bool alive() const noexcept;
+
+  /// Queues `message` unless the actor is stopped or its bounded mailbox is full; a refused message
+  /// stays with the caller.
+  SendRefusal try_send(std::unique_ptr<ActorMessage>& message);
+  /// try_send that throws: Full, or ActorDeadError naming the actor.
+  void send(std::unique_ptr<ActorMessage> message);
+  /// Waits for room in a full bounded mailbox, then queues; throws ActorDeadError.
+  task<void> send_when_room(std::unique_ptr<ActorMessage> message);
+
+  /// Stops accepting messages; those already queued are handled, then on_stop runs. Idempotent.
+  void request_stop();
+  /// Done once the actor has stopped (its on_stop has run).
+  const std::shared_ptr<FutureState<void>>& stopped() const noexcept { return stopped_; }
+
+  /// The chain of the message being handled. Read only from that message's own method.
+  const std::shared_ptr<const CallChain>& current_chain() const noexcept { return current_chain_; }
+
+  /// The ActorDeadError for a message refused now.
+  std::exception_ptr dead_error() const;
+  [[noreturn]] void throw_dead() const;
+  [[noreturn]] void throw_full() const;
+
+ protected:
+  /// Makes the actor known (its Runtime, its name) and queues `first` (on_start, or nothing) ahead of
+  /// every message. Called once by spawn_actor, after the object is built.
+  void start(std::unique_ptr<ActorMessage> first);
+
+  virtual void* object() noexcept = 0;
+  /// on_stop, when the class has one; its exception is logged.
+  virtual void call_on_stop() noexcept = 0;
+  /// Destroys the object once the actor has stopped.
+  virtual void drop_object() noexcept = 0;
+
+ private:
+  friend class ActorSystem;
+
+  /// With the lock held: queues a user message and schedules the drain if needed.
+  void append_locked(ActorMessage* message);
+  std::exception_ptr dead_error_locked() const;
+  [[noreturn]] void throw_dead_locked() const;
+  /// With the lock held: the queue was empty and nothing drains it; post the drain.
+  void schedule_locked();
+  void drain();
+  /// Runs a coroutine method; draining resumes when it ends.
+  void start_coroutine(std::unique_ptr<ActorMessage> message);
+  /// After each method: false when draining must end (on_start failed, so the actor has stopped).
+  bool method_ended(std::exception_ptr error) noexcept;
+  void finish_stop() noexcept;
+  /// Unregisters the name and leaves the loop's list of actors.
+  void forget() noexcept;
+  /// The actor's Runtime is being destroyed: queued messages fail, on_stop runs, nothing more runs.
+  void shutdown_with_loop() noexcept;
+
+  boost::asio::io_context* loop_;
+  std::string name_;
+  std::type_index type_;
+  std::size_t mailbox_size_;  // 0: unbounded
+  bool named_;
+  std::shared_ptr<LoopActors> loop_actors_;
+  std::uint64_t registration_ = 0;  // in loop_actors_
+
+  mutable std::mutex mutex_;  // guards what follows, up to current_chain_
+  ActorMessage* head_ = nullptr;
+  ActorMessage* tail_ = nullptr;
+  std::size_t queued_ = 0;  // user messages in the queue (the stop request is not counted)
+  bool started_ = false;
+  bool accepting_ = false;
+  bool scheduled_ = false;  // a drain is posted or running, or a coroutine method is in flight
+  bool stop_queued_ = false;
+  bool stopped_flag_ = false;
+  bool loop_gone_ = false;
+  bool start_failed_ = false;
+  ActorMessage* start_message_ = nullptr;  // on_start, until the drain takes it
+  std::string death_ = "is stopped";  // completes "actor 'name' ..." in ActorDeadError
+  std::deque<std::shared_ptr<FutureState<void>>> room_waiters_;  // send_when_room calls, oldest first
+
+  // Touched only by the message being handled.
+  std::shared_ptr<const CallChain> current_chain_;
+  bool starting_ = false;  // that message is on_start
+
+  std::shared_ptr<FutureState<void>> stopped_;
+};
+
+/// An ask from a coroutine running on `caller` (its executor) to `target`: the chain the message
+/// carries, or null when the caller is no actor. Throws DeadlockError when `target` is the caller or
+/// is waiting for it.
+std::shared_ptr<const CallChain> chain_for_ask(const Executor& caller, const ActorCore& target);
+
+/// The actor whose coroutine method runs on `executor`, or null.
+ActorCore* actor_of(const Executor& executor) noexcept;
+
+/// The name of an actor spawned without one: its class and a number ("Counter-3").
+std::string default_actor_name(std::string_view class_name);
+
+/// The actor registered under `name` with type `type`, if alive.
+std::shared_ptr<ActorCore> find_registered_actor(const std::string& name, std::type_index type);
+
+}  // namespace cohort::detail

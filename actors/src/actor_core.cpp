@@ -1,0 +1,448 @@
+// The mailbox and life of an actor, the registry of actors per event loop (which stops them when
+// their Runtime is destroyed) and the registry of names (find_actor).
+#include "cohort/detail/actor_core.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "cohort/detail/actor_executor.hpp"
+#include "cohort/detail/async_wait.hpp"
+#include "cohort/detail/remote_failure.hpp"
+#include "cohort/error.hpp"
+#include "cohort/log.hpp"
+#include "cohort/runtime.hpp"
+
+namespace cohort::detail {
+
+namespace asio = boost::asio;
+
+/// The actors of one event loop, so that destroying the loop stops them. The actors hold the registry
+/// itself, not the service: an actor may outlive its loop.
+struct LoopActors {
+  std::mutex mutex;
+  bool loop_alive = true;
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, std::weak_ptr<ActorCore>> actors;
+};
+
+namespace {
+
+/// How many messages one drain handles before it lets the loop run other handlers.
+constexpr int messages_per_drain = 64;
+
+/// Names registered for find_actor, for every loop of the process.
+struct ActorNames {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::weak_ptr<ActorCore>> actors;
+};
+
+ActorNames& actor_names() {
+  static auto* names = new ActorNames;  // never destroyed: actors may stop during static destruction
+  return *names;
+}
+
+}  // namespace
+
+/// The io_context service behind LoopActors: its shutdown, the first step of the loop's destruction,
+/// stops every actor of the loop while their objects can still run on_stop.
+class ActorSystem final : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+
+  explicit ActorSystem(asio::execution_context& context)
+      : service(context), actors_(std::make_shared<LoopActors>()) {}
+
+  const std::shared_ptr<LoopActors>& actors() const noexcept { return actors_; }
+
+ private:
+  void shutdown() override {
+    std::vector<std::shared_ptr<ActorCore>> live;
+    {
+      std::lock_guard lock(actors_->mutex);
+      actors_->loop_alive = false;
+      for (auto& [id, actor] : actors_->actors)
+        if (auto held = actor.lock()) live.push_back(std::move(held));
+      actors_->actors.clear();
+    }
+    for (auto& actor : live) actor->shutdown_with_loop();
+  }
+
+  std::shared_ptr<LoopActors> actors_;
+};
+
+namespace {
+
+std::string describe(const std::exception_ptr& error) {
+  const auto failure = describe_failure(error);
+  return failure.type + ": " + failure.message;
+}
+
+}  // namespace
+
+void log_unobserved_failure(const std::string& actor, std::exception_ptr error) noexcept {
+  try {
+    log_warning(fmt::format("actor '{}': a method nobody awaits failed with {}", actor, describe(error)));
+  } catch (...) {
+    log_warning("actor: a method nobody awaits failed");
+  }
+}
+
+ActorCore::ActorCore(asio::io_context& loop, std::string name, std::type_index type, std::size_t mailbox_size,
+                     bool named)
+    : loop_(&loop),
+      name_(std::move(name)),
+      type_(type),
+      mailbox_size_(mailbox_size),
+      named_(named),
+      stopped_(std::make_shared<FutureState<void>>()) {}
+
+ActorCore::~ActorCore() {
+  if (loop_actors_) {
+    std::lock_guard lock(loop_actors_->mutex);
+    if (loop_actors_->loop_alive) loop_actors_->actors.erase(registration_);
+  }
+  for (auto* message = head_; message != nullptr;) {
+    auto* next = message->next;
+    message->fail(dead_error());
+    delete message;
+    message = next;
+  }
+}
+
+bool ActorCore::alive() const noexcept {
+  std::lock_guard lock(mutex_);
+  return accepting_;
+}
+
+void ActorCore::start(std::unique_ptr<ActorMessage> first) {
+  if (named_) {
+    auto& names = actor_names();
+    std::lock_guard lock(names.mutex);
+    auto& entry = names.actors[name_];
+    if (const auto running = entry.lock(); running && running->alive())
+      throw std::invalid_argument("spawn_actor: an actor named '" + name_ + "' is already running");
+    entry = weak_from_this();
+  }
+  loop_actors_ = asio::use_service<ActorSystem>(*loop_).actors();
+  {
+    std::lock_guard lock(loop_actors_->mutex);
+    registration_ = ++loop_actors_->next_id;
+    loop_actors_->actors.emplace(registration_, weak_from_this());
+  }
+  std::lock_guard lock(mutex_);
+  accepting_ = true;
+  if (first) {
+    start_message_ = first.get();
+    head_ = tail_ = first.release();
+    schedule_locked();
+  }
+}
+
+SendRefusal ActorCore::try_send(std::unique_ptr<ActorMessage>& message) {
+  std::lock_guard lock(mutex_);
+  if (!accepting_) return SendRefusal::dead;
+  if (mailbox_size_ != 0 && queued_ >= mailbox_size_) return SendRefusal::full;
+  append_locked(message.release());
+  return SendRefusal::none;
+}
+
+void ActorCore::append_locked(ActorMessage* message) {
+  if (tail_ != nullptr)
+    tail_->next = message;
+  else
+    head_ = message;
+  tail_ = message;
+  ++queued_;
+  if (!scheduled_) schedule_locked();
+}
+
+void ActorCore::send(std::unique_ptr<ActorMessage> message) {
+  switch (try_send(message)) {
+    case SendRefusal::none:
+      return;
+    case SendRefusal::full:
+      throw_full();
+    case SendRefusal::dead:
+      throw_dead();
+  }
+}
+
+task<void> ActorCore::send_when_room(std::unique_ptr<ActorMessage> message) {
+  for (;;) {
+    auto room = std::make_shared<FutureState<void>>();
+    {
+      std::lock_guard lock(mutex_);
+      if (!accepting_) throw_dead_locked();
+      if (mailbox_size_ == 0 || queued_ < mailbox_size_) {
+        append_locked(message.release());
+        break;
+      }
+      room_waiters_.push_back(room);
+    }
+    try {
+      co_await async_wait_done(room);
+    } catch (...) {
+      // Cancelled: a wake-up that comes later finds the state cancelled and passes to the next sender.
+      room->cancel();
+      throw;
+    }
+    // Woken: there was room; a tell may have taken it first, and then this waits again.
+  }
+}
+
+void ActorCore::request_stop() {
+  std::deque<std::shared_ptr<FutureState<void>>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    if (!accepting_) return;
+    accepting_ = false;
+    stop_queued_ = true;
+    if (!scheduled_) schedule_locked();
+    waiters.swap(room_waiters_);
+  }
+  for (auto& waiter : waiters) waiter->try_set_value();  // they find the actor stopping and fail
+}
+
+std::exception_ptr ActorCore::dead_error() const {
+  std::lock_guard lock(mutex_);
+  return dead_error_locked();
+}
+
+std::exception_ptr ActorCore::dead_error_locked() const {
+  return std::make_exception_ptr(ActorDeadError("actor '" + name_ + "' " + death_));
+}
+
+void ActorCore::throw_dead_locked() const { std::rethrow_exception(dead_error_locked()); }
+
+void ActorCore::throw_dead() const { std::rethrow_exception(dead_error()); }
+
+void ActorCore::throw_full() const {
+  throw Full(fmt::format("actor '{}': its mailbox is full ({} messages)", name_, mailbox_size_));
+}
+
+void ActorCore::schedule_locked() {
+  scheduled_ = true;
+  // Posted with the lock held: the loop's shutdown takes this lock to refuse messages, so nothing is
+  // ever posted to a destroyed loop.
+  asio::post(*loop_, [self = shared_from_this()] { self->drain(); });
+}
+
+void ActorCore::drain() {
+  for (int handled = 0; handled < messages_per_drain; ++handled) {
+    std::unique_ptr<ActorMessage> message;
+    std::shared_ptr<FutureState<void>> woken;
+    {
+      std::lock_guard lock(mutex_);
+      if (loop_gone_) return;
+      if (head_ == nullptr) {
+        if (!stop_queued_) {
+          scheduled_ = false;
+          return;
+        }
+      } else {
+        message.reset(head_);
+        head_ = head_->next;
+        if (head_ == nullptr) tail_ = nullptr;
+        message->next = nullptr;
+        if (message.get() == start_message_) {
+          starting_ = true;
+          start_message_ = nullptr;
+        } else {
+          --queued_;
+          while (!room_waiters_.empty() && !woken) {
+            woken = std::move(room_waiters_.front());
+            room_waiters_.pop_front();
+            if (woken->done()) woken.reset();  // its sender was cancelled
+          }
+        }
+      }
+    }
+    if (woken) woken->try_set_value();
+    if (!message) {
+      finish_stop();
+      return;
+    }
+    current_chain_ = std::move(message->chain);
+    if (message->coroutine()) {
+      start_coroutine(std::move(message));
+      return;  // draining goes on when the method ends
+    }
+    const auto error = message->run(object());
+    message.reset();
+    if (!method_ended(error)) return;
+  }
+  asio::post(*loop_, [self = shared_from_this()] { self->drain(); });
+}
+
+void ActorCore::start_coroutine(std::unique_ptr<ActorMessage> message) {
+  auto* raw = message.get();
+  // The completion handler owns the message: the method's frame, destroyed before it, may refer to
+  // the arguments stored there.
+  asio::co_spawn(ActorExecutor(shared_from_this()), raw->run_async(object()),
+                 [self = shared_from_this(), message = std::move(message)](std::exception_ptr error) mutable {
+                   message.reset();
+                   if (self->method_ended(error)) self->drain();
+                 });
+}
+
+bool ActorCore::method_ended(std::exception_ptr error) noexcept {
+  current_chain_.reset();
+  if (!std::exchange(starting_, false) || !error) return true;
+  // on_start failed: the actor never runs. What was sent meanwhile fails; on_stop does not run.
+  std::vector<std::unique_ptr<ActorMessage>> dropped;
+  std::string reason;
+  try {
+    reason = "failed to start: on_start threw " + describe(error);
+  } catch (...) {
+    reason = "failed to start: on_start threw";
+  }
+  log_warning("actor '" + name_ + "' " + reason);
+  {
+    std::lock_guard lock(mutex_);
+    death_ = std::move(reason);
+    accepting_ = false;
+    start_failed_ = true;
+    for (auto* message = std::exchange(head_, nullptr); message != nullptr;) {
+      auto* next = message->next;
+      dropped.emplace_back(message);
+      message = next;
+    }
+    tail_ = nullptr;
+    queued_ = 0;
+  }
+  for (auto& message : dropped) message->fail(dead_error());
+  finish_stop();
+  return false;
+}
+
+void ActorCore::finish_stop() noexcept {
+  if (!start_failed_) call_on_stop();
+  std::deque<std::shared_ptr<FutureState<void>>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    stopped_flag_ = true;
+    scheduled_ = false;
+    waiters.swap(room_waiters_);
+  }
+  for (auto& waiter : waiters) waiter->try_set_value();
+  forget();
+  drop_object();
+  stopped_->try_set_value();
+}
+
+void ActorCore::shutdown_with_loop() noexcept {
+  std::vector<std::unique_ptr<ActorMessage>> dropped;
+  std::deque<std::shared_ptr<FutureState<void>>> waiters;
+  bool was_stopped = false;
+  {
+    std::lock_guard lock(mutex_);
+    loop_gone_ = true;
+    accepting_ = false;
+    was_stopped = stopped_flag_;
+    stopped_flag_ = true;
+    if (!was_stopped) death_ = "is stopped: its Runtime was destroyed";
+    for (auto* message = std::exchange(head_, nullptr); message != nullptr;) {
+      auto* next = message->next;
+      dropped.emplace_back(message);
+      message = next;
+    }
+    tail_ = nullptr;
+    queued_ = 0;
+    waiters.swap(room_waiters_);
+  }
+  if (was_stopped) return;
+  for (auto& message : dropped) message->fail(dead_error());
+  for (auto& waiter : waiters) waiter->try_set_value();
+  // The object stays: a coroutine method's frame, destroyed after this by the loop, may still use it.
+  if (!start_failed_) call_on_stop();
+  forget();
+  stopped_->try_set_value();
+}
+
+void ActorCore::forget() noexcept {
+  if (named_) {
+    auto& names = actor_names();
+    std::lock_guard lock(names.mutex);
+    const auto found = names.actors.find(name_);
+    if (found != names.actors.end() && found->second.lock().get() == this) names.actors.erase(found);
+  }
+  std::lock_guard lock(loop_actors_->mutex);
+  if (loop_actors_->loop_alive) loop_actors_->actors.erase(registration_);
+}
+
+ActorCore* actor_of(const Executor& executor) noexcept {
+  if (const auto* actor = executor.target<ActorExecutor>()) return &actor->core();
+  // A task started on the actor's executor (spawn(co_await this_coro::executor, ...)) runs on a strand of it.
+  if (const auto* strand = executor.target<asio::strand<Executor>>())
+    if (const auto* actor = strand->get_inner_executor().target<ActorExecutor>()) return &actor->core();
+  return nullptr;
+}
+
+std::shared_ptr<const CallChain> chain_for_ask(const Executor& caller, const ActorCore& target) {
+  ActorCore* asker = actor_of(caller);
+  if (asker == nullptr) return nullptr;
+  if (asker == &target)
+    throw DeadlockError("ask cycle: actor '" + target.name() +
+                        "' asks itself from one of its own methods; it handles one message at a time, so the "
+                        "reply would never come (call the method directly, or tell)");
+  // The actors waiting for the asker, innermost first: if the target is one of them, it handles nothing
+  // until the asker replies.
+  std::vector<const ActorCore*> waiting{asker};
+  for (const auto* link = asker->current_chain().get(); link != nullptr; link = link->outer.get()) {
+    waiting.push_back(link->asker.get());
+    if (link->asker.get() != &target) continue;
+    std::string cycle;
+    for (auto actor = waiting.rbegin(); actor != waiting.rend(); ++actor) cycle += "'" + (*actor)->name() + "' -> ";
+    cycle += "'" + target.name() + "'";
+    throw DeadlockError("ask cycle: " + cycle + ": actor '" + asker->name() + "' asks '" + target.name() +
+                        "', which is waiting for its reply; the ask would never be answered (tell instead, or "
+                        "reply before asking back)");
+  }
+  return std::make_shared<const CallChain>(CallChain{asker->shared_from_this(), asker->current_chain()});
+}
+
+std::string default_actor_name(std::string_view class_name) {
+  static std::atomic<std::uint64_t> counter{0};
+  // The class's own name, without namespaces or template arguments.
+  auto name = class_name.substr(0, class_name.find('<'));
+  if (const auto colons = name.rfind("::"); colons != std::string_view::npos) name.remove_prefix(colons + 2);
+  return fmt::format("{}-{}", name, ++counter);
+}
+
+std::shared_ptr<ActorCore> find_registered_actor(const std::string& name, std::type_index type) {
+  auto& names = actor_names();
+  std::lock_guard lock(names.mutex);
+  const auto found = names.actors.find(name);
+  if (found == names.actors.end()) return nullptr;
+  auto actor = found->second.lock();
+  if (!actor || actor->type() != type || !actor->alive()) return nullptr;
+  return actor;
+}
+
+void join_actor(const ActorCore& actor) {
+  if (current_loop() == &actor.context())
+    throw std::logic_error("ActorRef::join: called on the event loop of actor '" + actor.name() +
+                           "', which it would block for ever; co_await async_join() instead");
+  actor.stopped()->wait();
+}
+
+void throw_ask_timeout(const ActorCore& actor, Clock::duration timeout) {
+  throw TimeoutError(fmt::format("ask_for: no reply from actor '{}' within {} ms", actor.name(),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
+}
+
+void throw_ask_cancelled(const ActorCore& actor) {
+  throw CancelledError("ask: cancelled while awaiting the reply of actor '" + actor.name() + "'");
+}
+
+}  // namespace cohort::detail
