@@ -21,6 +21,8 @@ TPE_VS_ASIO_MIN = 1 / 1.5
 ROUND_TRIP_MAX_US = 10.0
 ROUND_TRIP_TAIL_MAX = 10.0
 GATHER_VS_PYTHON_MIN = 30.0
+ACTOR_VS_PYKKA_MIN = 100.0
+ACTOR_VS_CAF_MIN = 1.0
 
 
 def run_key(run_name):
@@ -178,6 +180,21 @@ def main():
         target = None if minimum is None else (f">= {minimum}x" if higher else f"<= 1/{minimum}")
         add(what, driver_value(name), unit, f"Python multiprocessing ({name})", py_value(name), higher, target,
             None if minimum is None else at_least(minimum))
+
+    # Local actors: cohort's driver, CAF's (same file, names "caf_...") and Pykka's anchor.
+    def caf_value(name):
+        return record_value(drivers.get("caf_" + name))
+
+    for name, what, unit, higher in (
+            ("actor_ask_rtt", "actor ask round trip, from a coroutine on the actor's loop", "us", False),
+            ("actor_tell", "actor tell x 200k, then one ask, on the actor's loop", "msgs/s", True)):
+        add(what, driver_value(name), unit, "Pykka ThreadingActor (anchor 15)", py_value(name), higher,
+            f">= {ACTOR_VS_PYKKA_MIN:.0f}x", at_least(ACTOR_VS_PYKKA_MIN))
+        add(what, driver_value(name), unit, "CAF 0.17 (request/receive, anon_send) from a scoped_actor",
+            caf_value(name), higher, "ahead (> 1x)", at_least(ACTOR_VS_CAF_MIN))
+        add(what.replace("from a coroutine on the actor's loop", "call().get() from another thread")
+            .replace("on the actor's loop", "from another thread"),
+            driver_value(name + "_thread"), unit, "Pykka ThreadingActor (anchor 15)", py_value(name), higher)
 
     million = drivers.get("cohort_million_futures")
     if million:

@@ -10,11 +10,12 @@ build=${COHORT_BENCH_BUILD_DIR:-$root/build/bench}
 out=$build/results/$(date +%Y%m%dT%H%M%S)
 python=${PYTHON:-python3}
 
+"$root/scripts/install-deps.sh" --bench
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_TESTS=OFF \
   -DCOHORT_BUILD_EXAMPLES=OFF -DCOHORT_BUILD_BENCHMARKS=ON >/dev/null
 # Two jobs at most: the machine this runs on has two cores and is shared.
 cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench cohort_pool_bench queue_throughput \
-  value_lock_incr
+  value_lock_incr actor_bench caf_actor_bench
 mkdir -p "$out"
 
 echo "== cohort and its C++ peers" >&2
@@ -27,6 +28,8 @@ echo "== cohort multiprocessing drivers" >&2
   "$build/bench/queue_throughput"
   "$build/bench/value_lock_incr"
   "$build/bench/cohort_pool_bench"
+  "$build/bench/actor_bench"
+  "$build/bench/caf_actor_bench"
   # Alone in its process, so that its peak resident memory is its own.
   "$build/bench/cohort_pool_bench" million_futures
 } | tee "$out/cohort_drivers.jsonl"
@@ -44,6 +47,8 @@ echo "== Python anchors" >&2
   for workload in pool_map_tiny pool_map_chunk1 ppe_submit ppe_map apply_latency; do
     "$python" "$here/anchors/$workload.py"
   done
+  # Pykka is Debian's package, installed for Debian's Python.
+  /usr/bin/python3 "$here/anchors/pykka_actor.py"
 } | tee "$out/python.jsonl"
 
 echo >&2

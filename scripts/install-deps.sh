@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs cohort's build dependencies from Debian's packages. Quiet, and quick, when they are present.
+# Usage: install-deps.sh [--bench]   (--bench: also the peers bench/run.sh measures cohort against)
 set -euo pipefail
 
 packages=(cmake ninja-build g++ python3 libboost1.81-all-dev libcereal-dev libspdlog-dev libfmt-dev
           libgtest-dev libgmock-dev libbenchmark-dev)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(libcaf-dev python3-pykka)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

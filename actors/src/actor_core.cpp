@@ -89,6 +89,11 @@ std::string describe(const std::exception_ptr& error) {
 
 }  // namespace
 
+std::exception_ptr destroyed_mid_method_error(const ActorCore& actor) {
+  return std::make_exception_ptr(
+      ActorDeadError("actor '" + actor.name() + "': its Runtime was destroyed before the method finished"));
+}
+
 void log_unobserved_failure(const std::string& actor, std::exception_ptr error) noexcept {
   try {
     log_warning(fmt::format("actor '{}': a method nobody awaits failed with {}", actor, describe(error)));
@@ -111,11 +116,13 @@ ActorCore::~ActorCore() {
     std::lock_guard lock(loop_actors_->mutex);
     if (loop_actors_->loop_alive) loop_actors_->actors.erase(registration_);
   }
-  for (auto* message = head_; message != nullptr;) {
-    auto* next = message->next;
-    message->fail(dead_error());
-    delete message;
-    message = next;
+  for (auto* list : {pending_, head_}) {
+    for (auto* message = list; message != nullptr;) {
+      auto* next = message->next;
+      message->fail(dead_error());
+      delete message;
+      message = next;
+    }
   }
 }
 
@@ -151,7 +158,7 @@ void ActorCore::start(std::unique_ptr<ActorMessage> first) {
 SendRefusal ActorCore::try_send(std::unique_ptr<ActorMessage>& message) {
   std::lock_guard lock(mutex_);
   if (!accepting_) return SendRefusal::dead;
-  if (mailbox_size_ != 0 && queued_ >= mailbox_size_) return SendRefusal::full;
+  if (mailbox_size_ != 0 && queued_.load(std::memory_order_relaxed) >= mailbox_size_) return SendRefusal::full;
   append_locked(message.release());
   return SendRefusal::none;
 }
@@ -162,7 +169,7 @@ void ActorCore::append_locked(ActorMessage* message) {
   else
     head_ = message;
   tail_ = message;
-  ++queued_;
+  queued_.fetch_add(1, std::memory_order_relaxed);
   if (!scheduled_) schedule_locked();
 }
 
@@ -183,7 +190,10 @@ task<void> ActorCore::send_when_room(std::unique_ptr<ActorMessage> message) {
     {
       std::lock_guard lock(mutex_);
       if (!accepting_) throw_dead_locked();
-      if (mailbox_size_ == 0 || queued_ < mailbox_size_) {
+      // The flag first, then the count: the drain lowers the count, then reads the flag, so one of the
+      // two sees the other (both sequentially consistent) and no wake-up is lost.
+      senders_waiting_.store(true);
+      if (mailbox_size_ == 0 || queued_.load() < mailbox_size_) {
         append_locked(message.release());
         break;
       }
@@ -239,9 +249,9 @@ void ActorCore::schedule_locked() {
 
 void ActorCore::drain() {
   for (int handled = 0; handled < messages_per_drain; ++handled) {
-    std::unique_ptr<ActorMessage> message;
-    std::shared_ptr<FutureState<void>> woken;
-    {
+    if (pending_ == nullptr) {
+      // Everything queued so far, under one lock: senders and the drain meet once per batch, not
+      // once per message.
       std::lock_guard lock(mutex_);
       if (loop_gone_) return;
       if (head_ == nullptr) {
@@ -249,46 +259,72 @@ void ActorCore::drain() {
           scheduled_ = false;
           return;
         }
-      } else {
-        message.reset(head_);
-        head_ = head_->next;
-        if (head_ == nullptr) tail_ = nullptr;
-        message->next = nullptr;
-        if (message.get() == start_message_) {
-          starting_ = true;
-          start_message_ = nullptr;
-        } else {
-          --queued_;
-          while (!room_waiters_.empty() && !woken) {
-            woken = std::move(room_waiters_.front());
-            room_waiters_.pop_front();
-            if (woken->done()) woken.reset();  // its sender was cancelled
-          }
-        }
       }
+      pending_ = std::exchange(head_, nullptr);
+      tail_ = nullptr;
     }
-    if (woken) woken->try_set_value();
-    if (!message) {
+    if (pending_ == nullptr) {
       finish_stop();
       return;
     }
-    current_chain_ = std::move(message->chain);
+    std::unique_ptr<ActorMessage> message(std::exchange(pending_, pending_->next));
+    message->next = nullptr;
+    if (message.get() == start_message_) {
+      starting_ = true;
+      start_message_ = nullptr;
+    } else {
+      queued_.fetch_sub(1);
+      if (senders_waiting_.load()) wake_one_sender();
+    }
+    current_chain_ = message->take_chain();
     if (message->coroutine()) {
       start_coroutine(std::move(message));
       return;  // draining goes on when the method ends
     }
-    const auto error = message->run(object());
+    std::exception_ptr error;
+    {
+      InlineResumeScope resume_askers_here(*loop_);
+      error = message->run(object(), *this);
+    }
     message.reset();
     if (!method_ended(error)) return;
   }
   asio::post(*loop_, [self = shared_from_this()] { self->drain(); });
 }
 
+void ActorCore::wake_one_sender() {
+  std::shared_ptr<FutureState<void>> woken;
+  {
+    std::lock_guard lock(mutex_);
+    while (!room_waiters_.empty() && !woken) {
+      woken = std::move(room_waiters_.front());
+      room_waiters_.pop_front();
+      if (woken->done()) woken.reset();  // its sender was cancelled
+    }
+    senders_waiting_.store(!room_waiters_.empty());
+  }
+  if (woken) woken->try_set_value();
+}
+
+std::vector<std::unique_ptr<ActorMessage>> ActorCore::take_all_locked() {
+  std::vector<std::unique_ptr<ActorMessage>> taken;
+  for (auto* list : {std::exchange(pending_, nullptr), std::exchange(head_, nullptr)}) {
+    for (auto* message = list; message != nullptr;) {
+      auto* next = message->next;
+      taken.emplace_back(message);
+      message = next;
+    }
+  }
+  tail_ = nullptr;
+  queued_.store(0, std::memory_order_relaxed);
+  return taken;
+}
+
 void ActorCore::start_coroutine(std::unique_ptr<ActorMessage> message) {
   auto* raw = message.get();
   // The completion handler owns the message: the method's frame, destroyed before it, may refer to
   // the arguments stored there.
-  asio::co_spawn(ActorExecutor(shared_from_this()), raw->run_async(object()),
+  asio::co_spawn(ActorExecutor(shared_from_this()), raw->run_async(object(), *this),
                  [self = shared_from_this(), message = std::move(message)](std::exception_ptr error) mutable {
                    message.reset();
                    if (self->method_ended(error)) self->drain();
@@ -312,13 +348,7 @@ bool ActorCore::method_ended(std::exception_ptr error) noexcept {
     death_ = std::move(reason);
     accepting_ = false;
     start_failed_ = true;
-    for (auto* message = std::exchange(head_, nullptr); message != nullptr;) {
-      auto* next = message->next;
-      dropped.emplace_back(message);
-      message = next;
-    }
-    tail_ = nullptr;
-    queued_ = 0;
+    dropped = take_all_locked();
   }
   for (auto& message : dropped) message->fail(dead_error());
   finish_stop();
@@ -351,13 +381,7 @@ void ActorCore::shutdown_with_loop() noexcept {
     was_stopped = stopped_flag_;
     stopped_flag_ = true;
     if (!was_stopped) death_ = "is stopped: its Runtime was destroyed";
-    for (auto* message = std::exchange(head_, nullptr); message != nullptr;) {
-      auto* next = message->next;
-      dropped.emplace_back(message);
-      message = next;
-    }
-    tail_ = nullptr;
-    queued_ = 0;
+    dropped = take_all_locked();
     waiters.swap(room_waiters_);
   }
   if (was_stopped) return;

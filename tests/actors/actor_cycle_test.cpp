@@ -45,7 +45,10 @@ class Node {
 
 std::vector<cohort::ActorRef<Node>> ring(int size) {
   std::vector<cohort::ActorRef<Node>> nodes;
-  for (int i = 0; i < size; ++i) nodes.push_back(cohort::spawn_actor<Node>({.name = "node" + std::to_string(i)}, "n" + std::to_string(i)));
+  for (int i = 0; i < size; ++i) {
+    const auto number = std::to_string(i);
+    nodes.push_back(cohort::spawn_actor<Node>({.name = std::string("node").append(number)}, std::string("n").append(number)));
+  }
   for (int i = 0; i < size; ++i) nodes[i].tell(&Node::link, nodes[(i + 1) % size]);
   return nodes;
 }

@@ -66,7 +66,7 @@ class ActorCell final : public ActorCore {
       using Start = decltype([](T& object) { return object.on_start(); });
       // With a reply nobody reads: a failure is reported by the actor's stop, not as an unread tell.
       using Reply = actor_reply_t<T, Start>;
-      start(make_method_message<T>(*this, std::make_shared<FutureState<Reply>>(), Start{}));
+      start(make_ask_message<T>(*this, std::make_shared<FutureState<Reply>>(), Start{}));
     } else {
       start(nullptr);
     }
@@ -116,7 +116,7 @@ class ActorRef {
     auto reply = std::make_shared<detail::FutureState<R>>();
     // Each co_await its own statement: GCC 12 mishandles temporaries around a co_await inside a call.
     const Executor caller = co_await boost::asio::this_coro::executor;
-    auto waiting = queue_ask(detail::make_method_message<T>(*cell_, reply, std::move(method), std::move(args)...), caller);
+    auto waiting = queue_ask(detail::make_ask_message<T>(*cell_, reply, std::move(method), std::move(args)...), caller);
     if (waiting) co_await cell_->send_when_room(std::move(waiting));
     if (!reply->done()) {
       int result = detail::wait_cancelled;
@@ -142,7 +142,7 @@ class ActorRef {
     auto reply = std::make_shared<detail::FutureState<R>>();
     // Each co_await its own statement: GCC 12 mishandles temporaries around a co_await inside a call.
     const Executor caller = co_await boost::asio::this_coro::executor;
-    auto waiting = queue_ask(detail::make_method_message<T>(*cell_, reply, std::move(method), std::move(args)...), caller);
+    auto waiting = queue_ask(detail::make_ask_message<T>(*cell_, reply, std::move(method), std::move(args)...), caller);
     if (waiting) co_await cell_->send_when_room(std::move(waiting));
     if (!co_await detail::async_wait_done(reply, deadline)) detail::throw_ask_timeout(*cell_, limit);
     reply->rethrow_if_failed();
@@ -156,7 +156,7 @@ class ActorRef {
     detail::check_actor_call<T, M, Args...>();
     using R = detail::actor_reply_t<T, M, Args...>;
     auto reply = std::make_shared<detail::FutureState<R>>();
-    cell_->send(detail::make_method_message<T>(*cell_, reply, std::move(method), std::move(args)...));
+    cell_->send(detail::make_ask_message<T>(*cell_, reply, std::move(method), std::move(args)...));
     return Future<R>(std::move(reply));
   }
 
@@ -165,15 +165,14 @@ class ActorRef {
   template <class M, class... Args>
   void tell(M method, Args... args) const {
     detail::check_actor_call<T, M, Args...>();
-    cell_->send(detail::make_method_message<T>(*cell_, nullptr, std::move(method), std::move(args)...));
+    cell_->send(detail::make_tell_message<T>(std::move(method), std::move(args)...));
   }
 
   /// tell that waits for room in a full bounded mailbox instead of throwing Full.
   template <class M, class... Args>
   task<void> async_tell(M method, Args... args) const {
     detail::check_actor_call<T, M, Args...>();
-    std::unique_ptr<detail::ActorMessage> message =
-        detail::make_method_message<T>(*cell_, nullptr, std::move(method), std::move(args)...);
+    auto message = detail::make_tell_message<T>(std::move(method), std::move(args)...);
     if (cell_->try_send(message) == detail::SendRefusal::dead) cell_->throw_dead();
     if (message) co_await cell_->send_when_room(std::move(message));
   }
@@ -207,9 +206,10 @@ class ActorRef {
  private:
   /// Queues an ask's message from a coroutine running on `caller`; hands it back when a bounded
   /// mailbox is full (to be sent once there is room).
-  std::unique_ptr<detail::ActorMessage> queue_ask(std::unique_ptr<detail::ActorMessage> message,
-                                                  const Executor& caller) const {
-    message->chain = detail::chain_for_ask(caller, *cell_);
+  template <class Message>
+  std::unique_ptr<detail::ActorMessage> queue_ask(std::unique_ptr<Message> ask, const Executor& caller) const {
+    ask->set_chain(detail::chain_for_ask(caller, *cell_));
+    std::unique_ptr<detail::ActorMessage> message = std::move(ask);
     if (cell_->try_send(message) == detail::SendRefusal::dead) cell_->throw_dead();
     return message;
   }

@@ -68,6 +68,8 @@ namespace detail {
 Executor current_executor();
 /// The io_context of the Runtime running on this thread, or null.
 boost::asio::io_context* current_loop() noexcept;
+/// Whether `loop` belongs to a Runtime with a single thread.
+bool runs_on_one_thread(boost::asio::io_context& loop);
 }  // namespace detail
 
 }  // namespace cohort

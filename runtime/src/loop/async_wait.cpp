@@ -21,6 +21,7 @@
 
 #include "cohort/error.hpp"
 #include "cohort/gather.hpp"
+#include "cohort/runtime.hpp"
 #include "cohort/wait_for.hpp"
 
 namespace cohort::detail {
@@ -28,6 +29,9 @@ namespace cohort::detail {
 namespace asio = boost::asio;
 
 namespace {
+
+/// The loop whose coroutines a completion on this thread may resume in place (InlineResumeScope).
+thread_local asio::io_context* inline_resume_loop = nullptr;
 
 class WaitOpBase {
  public:
@@ -190,11 +194,26 @@ class WaitOp final : public WaitOpBase, public std::enable_shared_from_this<Wait
  private:
   /// Runs on the completing thread, which may be any thread.
   void on_ready() {
+    if (inline_resume_loop != nullptr && resumable_here()) {
+      // The mark is lifted while the coroutine runs: what it completes in turn goes through the loop,
+      // so resumptions never nest.
+      auto* const loop = std::exchange(inline_resume_loop, nullptr);
+      finish(wait_ready);
+      inline_resume_loop = loop;
+      return;
+    }
     std::lock_guard lock(link_->mutex);
     if (!link_->alive || !executor_) return;
     ready_executor_ = *executor_;  // finish() resets executor_ on the loop meanwhile
     ready_self = this->shared_from_this();
     if (link_->push_ready(this)) asio::post(*executor_, [link = link_] { WaitRegistry::drain(link); });
+  }
+
+  /// On a thread marked by InlineResumeScope: whether this operation's coroutine runs on the marked
+  /// loop (whose single thread this is), so that finishing it here is finishing it on its executor.
+  bool resumable_here() const {
+    std::lock_guard lock(link_->mutex);
+    return link_->alive && executor_ && &asio::query(*executor_, asio::execution::context) == inline_resume_loop;
   }
 
   /// Runs on the handler's executor.
@@ -302,6 +321,12 @@ task<void> await_all(std::vector<std::shared_ptr<FutureStateBase>> states,
     states[failed]->rethrow_if_failed();
   }
 }
+
+InlineResumeScope::InlineResumeScope(asio::io_context& loop) noexcept : previous_(inline_resume_loop) {
+  inline_resume_loop = runs_on_one_thread(loop) ? &loop : nullptr;
+}
+
+InlineResumeScope::~InlineResumeScope() { inline_resume_loop = previous_; }
 
 GatherJoin::GatherJoin(const Executor& executor, std::size_t count)
     : signals_(std::make_unique<asio::cancellation_signal[]>(count)),

@@ -75,12 +75,6 @@ class RunningExecutorScope {
   bool previous_alone_;
 };
 
-/// Whether `loop` belongs to a Runtime with a single thread.
-bool runs_alone(asio::io_context& loop) {
-  if (&loop == running_loop) return running_alone;
-  return asio::has_service<LoopThreads>(loop) && asio::use_service<LoopThreads>(loop).count == 1;
-}
-
 }  // namespace
 
 namespace detail {
@@ -102,6 +96,13 @@ Executor current_executor() {
   return *running_executor;
 }
 
+asio::io_context* current_loop() noexcept { return running_loop; }
+
+bool runs_on_one_thread(asio::io_context& loop) {
+  if (&loop == running_loop) return running_alone;
+  return asio::has_service<LoopThreads>(loop) && asio::use_service<LoopThreads>(loop).count == 1;
+}
+
 Executor task_executor(const Executor& executor, bool& shared) {
   // A task gets a strand of the loop itself, not of the spawning coroutine's strand, so tasks spawned
   // from one coroutine still run in parallel on a multi-threaded Runtime. The strand wraps the
@@ -113,13 +114,11 @@ Executor task_executor(const Executor& executor, bool& shared) {
     loop = &plain->context();
   else if (const auto* strand = executor.target<asio::strand<asio::io_context::executor_type>>())
     loop = &strand->get_inner_executor().context();
-  shared = loop != nullptr && runs_alone(*loop);
+  shared = loop != nullptr && runs_on_one_thread(*loop);
   if (loop == nullptr) return asio::make_strand(executor);
   if (shared) return loop->get_executor();
   return asio::make_strand(loop->get_executor());
 }
-
-asio::io_context* current_loop() noexcept { return running_loop; }
 
 std::shared_ptr<TaskControl> make_task_control(const Executor& executor) {
   bool shared = false;

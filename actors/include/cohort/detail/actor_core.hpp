@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -15,7 +16,9 @@
 #include <string>
 #include <string_view>
 #include <typeindex>
+#include <vector>
 
+#include "cohort/detail/block_pool.hpp"
 #include "cohort/detail/future_state.hpp"
 #include "cohort/task.hpp"
 
@@ -37,20 +40,26 @@ class ActorMessage {
  public:
   virtual ~ActorMessage() = default;
 
+  // Messages come and go at millions a second: their memory is recycled, not malloc'd each time. The
+  // sized delete of a class with a virtual destructor receives the size of the whole object.
+  static void* operator new(std::size_t bytes) { return block_pool_allocate(bytes); }
+  static void operator delete(void* block, std::size_t bytes) noexcept { block_pool_deallocate(block, bytes); }
+
   /// Whether the method is a coroutine: handled by run_async() instead of run().
   virtual bool coroutine() const noexcept = 0;
-  /// Runs a plain method on `object` and settles the reply; never throws. Returns the method's
-  /// exception, if it threw, so that the actor can react (restart_on_error).
-  virtual std::exception_ptr run(void* object) noexcept = 0;
-  /// Runs a coroutine method on `object` and settles the reply; the task ends with the method's
-  /// exception, if it threw.
-  virtual task<void> run_async(void* object) = 0;
-  /// The message will not be handled: settles the reply with `error` (a tell has none; it is logged).
+  /// Runs a plain method on `object` of `actor` and settles the reply; never throws. Returns the
+  /// method's exception, if it threw, so that the actor can react (restart_on_error).
+  virtual std::exception_ptr run(void* object, const ActorCore& actor) noexcept = 0;
+  /// Runs a coroutine method on `object` of `actor` and settles the reply; the task ends with the
+  /// method's exception, if it threw.
+  virtual task<void> run_async(void* object, const ActorCore& actor) = 0;
+  /// The message will not be handled: settles the reply with `error` (a tell has none).
   virtual void fail(std::exception_ptr error) noexcept = 0;
+  /// The chain of the ask that sent it, given to the actor that handles it; null for a tell and for an
+  /// ask from outside any actor.
+  virtual std::shared_ptr<const CallChain> take_chain() noexcept { return nullptr; }
 
   ActorMessage* next = nullptr;
-  /// The chain of the ask that sent it; null for tell and for asks from outside any actor.
-  std::shared_ptr<const CallChain> chain;
 };
 
 /// Why an actor refused a message.
@@ -113,6 +122,9 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   /// With the lock held: the queue was empty and nothing drains it; post the drain.
   void schedule_locked();
   void drain();
+  void wake_one_sender();
+  /// With the lock held: every message not handled yet (on the loop's thread, or once it is gone).
+  std::vector<std::unique_ptr<ActorMessage>> take_all_locked();
   /// Runs a coroutine method; draining resumes when it ends.
   void start_coroutine(std::unique_ptr<ActorMessage> message);
   /// After each method: false when draining must end (on_start failed, so the actor has stopped).
@@ -134,7 +146,8 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   mutable std::mutex mutex_;  // guards what follows, up to current_chain_
   ActorMessage* head_ = nullptr;
   ActorMessage* tail_ = nullptr;
-  std::size_t queued_ = 0;  // user messages in the queue (the stop request is not counted)
+  std::atomic<std::size_t> queued_{0};  // user messages not yet taken to run (on_start is not counted)
+  std::atomic<bool> senders_waiting_{false};  // room_waiters_ is not empty
   bool started_ = false;
   bool accepting_ = false;
   bool scheduled_ = false;  // a drain is posted or running, or a coroutine method is in flight
@@ -146,7 +159,8 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   std::string death_ = "is stopped";  // completes "actor 'name' ..." in ActorDeadError
   std::deque<std::shared_ptr<FutureState<void>>> room_waiters_;  // send_when_room calls, oldest first
 
-  // Touched only by the message being handled.
+  // Touched only by the drain and the message being handled.
+  ActorMessage* pending_ = nullptr;  // taken from the queue in one go, handled in order
   std::shared_ptr<const CallChain> current_chain_;
   bool starting_ = false;  // that message is on_start
 

@@ -1,5 +1,6 @@
-// The typed messages of an actor: a method (plain or coroutine) with its stored arguments, and the
-// reply it settles (a future state for ask and call; none for tell, whose failure is logged).
+// The typed messages of an actor: a method (plain or coroutine) with its stored arguments and, for ask
+// and call, the reply it settles and the chain of asks it extends. A tell carries neither (its failure
+// is logged), so it stays within one 64-byte block.
 #pragma once
 
 #include <exception>
@@ -47,65 +48,93 @@ constexpr void check_actor_call() {
 
 /// Logs the failure of a message nobody waits for (a tell), as Python logs an unretrieved exception.
 void log_unobserved_failure(const std::string& actor, std::exception_ptr error) noexcept;
+/// The ActorDeadError of an ask whose method was destroyed half-way (its Runtime was destroyed).
+std::exception_ptr destroyed_mid_method_error(const ActorCore& actor);
 
-template <class T, class M, class Reply, class... Args>
+/// What an ask or a call carries beyond a tell.
+template <class Reply>
+struct AskParts {
+  const ActorCore* actor;  // outlives the message: it sits in the actor's mailbox or method frame
+  std::shared_ptr<FutureState<Reply>> reply;
+  std::shared_ptr<const CallChain> chain;
+};
+struct TellParts {};
+
+template <class T, class M, class Reply, bool Ask, class... Args>
 class MethodMessage final : public ActorMessage {
   using Invoked = method_invoke_t<T, M, Args...>;
   static constexpr bool is_coroutine = method_return<Invoked>::coroutine;
 
  public:
-  /// `reply` null: a tell, logged under `actor` if it fails.
+  /// A tell.
+  MethodMessage(M method, Args... args)
+    requires(!Ask)
+      : method_(std::move(method)), args_(std::move(args)...) {}
+  /// An ask or a call, answered through `reply`.
   MethodMessage(const ActorCore& actor, std::shared_ptr<FutureState<Reply>> reply, M method, Args... args)
-      : actor_(&actor), reply_(std::move(reply)), method_(std::move(method)), args_(std::move(args)...) {}
+    requires Ask
+      : parts_{&actor, std::move(reply), nullptr}, method_(std::move(method)), args_(std::move(args)...) {}
 
   ~MethodMessage() override {
-    // Destroyed unhandled and unfailed: a coroutine method whose loop was destroyed mid-way.
-    if (reply_ && !reply_->done())
-      reply_->try_set_exception(std::make_exception_ptr(
-          ActorDeadError("actor '" + actor_->name() + "': its Runtime was destroyed before the method finished")));
+    // Destroyed neither handled nor failed: a coroutine method whose loop was destroyed half-way.
+    if constexpr (Ask)
+      if (!parts_.reply->done()) parts_.reply->try_set_exception(destroyed_mid_method_error(*parts_.actor));
+  }
+
+  void set_chain(std::shared_ptr<const CallChain> chain) noexcept
+    requires Ask
+  {
+    parts_.chain = std::move(chain);
+  }
+  std::shared_ptr<const CallChain> take_chain() noexcept override {
+    if constexpr (Ask) {
+      return std::move(parts_.chain);
+    } else {
+      return nullptr;
+    }
   }
 
   bool coroutine() const noexcept override { return is_coroutine; }
 
-  std::exception_ptr run(void* object) noexcept override {
+  std::exception_ptr run(void* object, const ActorCore& actor) noexcept override {
     if constexpr (is_coroutine) {
       return nullptr;  // never called: coroutine() says run_async
     } else {
       try {
-        if constexpr (std::is_void_v<Reply>) {
-          invoke(object);
-          if (reply_) reply_->try_set_value();
-        } else if (reply_) {
-          reply_->try_set_value(invoke(object));
-        } else {
+        if constexpr (!Ask) {
           (void)invoke(object);
+        } else if constexpr (std::is_void_v<Reply>) {
+          invoke(object);
+          parts_.reply->try_set_value();
+        } else {
+          parts_.reply->try_set_value(invoke(object));
         }
         return nullptr;
       } catch (...) {
         auto error = std::current_exception();
-        settle_failure(error);
+        settle_failure(error, actor);
         return error;
       }
     }
   }
 
-  task<void> run_async(void* object) override {
+  task<void> run_async(void* object, const ActorCore& actor) override {
     if constexpr (is_coroutine) {
       std::exception_ptr error;
       try {
-        if constexpr (std::is_void_v<Reply>) {
-          co_await invoke(object);
-          if (reply_) reply_->try_set_value();
-        } else if (reply_) {
-          reply_->try_set_value(co_await invoke(object));
-        } else {
+        if constexpr (!Ask) {
           (void)co_await invoke(object);
+        } else if constexpr (std::is_void_v<Reply>) {
+          co_await invoke(object);
+          parts_.reply->try_set_value();
+        } else {
+          parts_.reply->try_set_value(co_await invoke(object));
         }
       } catch (...) {
         error = std::current_exception();
       }
       if (error) {
-        settle_failure(error);
+        settle_failure(error, actor);
         std::rethrow_exception(error);
       }
     } else {
@@ -114,7 +143,7 @@ class MethodMessage final : public ActorMessage {
   }
 
   void fail(std::exception_ptr error) noexcept override {
-    if (reply_) reply_->try_set_exception(std::move(error));
+    if constexpr (Ask) parts_.reply->try_set_exception(std::move(error));
   }
 
  private:
@@ -124,24 +153,31 @@ class MethodMessage final : public ActorMessage {
         args_);
   }
 
-  void settle_failure(const std::exception_ptr& error) noexcept {
-    if (reply_)
-      reply_->try_set_exception(error);
+  void settle_failure(const std::exception_ptr& error, const ActorCore& actor) noexcept {
+    if constexpr (Ask)
+      parts_.reply->try_set_exception(error);
     else
-      log_unobserved_failure(actor_->name(), error);
+      log_unobserved_failure(actor.name(), error);
   }
 
-  const ActorCore* actor_;  // outlives its messages: they are in its mailbox or its method's frame
-  std::shared_ptr<FutureState<Reply>> reply_;
+  [[no_unique_address]] std::conditional_t<Ask, AskParts<Reply>, TellParts> parts_;
   M method_;
-  std::tuple<Args...> args_;
+  [[no_unique_address]] std::tuple<Args...> args_;
 };
 
 template <class T, class M, class... Args>
-auto make_method_message(const ActorCore& actor, std::shared_ptr<FutureState<actor_reply_t<T, M, Args...>>> reply,
-                         M method, Args... args) {
-  return std::make_unique<MethodMessage<T, M, actor_reply_t<T, M, Args...>, Args...>>(
-      actor, std::move(reply), std::move(method), std::move(args)...);
+using ask_message_t = MethodMessage<T, M, actor_reply_t<T, M, Args...>, true, Args...>;
+
+template <class T, class M, class... Args>
+std::unique_ptr<ask_message_t<T, M, Args...>> make_ask_message(
+    const ActorCore& actor, std::shared_ptr<FutureState<actor_reply_t<T, M, Args...>>> reply, M method, Args... args) {
+  return std::make_unique<ask_message_t<T, M, Args...>>(actor, std::move(reply), std::move(method), std::move(args)...);
+}
+
+template <class T, class M, class... Args>
+std::unique_ptr<ActorMessage> make_tell_message(M method, Args... args) {
+  return std::make_unique<MethodMessage<T, M, actor_reply_t<T, M, Args...>, false, Args...>>(std::move(method),
+                                                                                            std::move(args)...);
 }
 
 }  // namespace cohort::detail

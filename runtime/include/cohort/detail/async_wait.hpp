@@ -3,6 +3,7 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <memory>
 #include <optional>
@@ -31,6 +32,22 @@ inline auto async_wait_direct(std::shared_ptr<FutureStateBase> state) {
       },
       boost::asio::deferred, std::move(state));
 }
+
+/// Marks a point on a thread of a one-thread loop where no lock is held and the stack is shallow (an
+/// actor between handling a message and taking the next): a future completed here resumes the loop's
+/// coroutines that wait on it at once, without a post to the loop, so that an ask and its reply make
+/// no round through the loop's queue (and its epoll_wait). Anywhere else a completion always posts,
+/// as asyncio's call_soon does. The coroutine resumed in place runs without the mark.
+class InlineResumeScope {
+ public:
+  explicit InlineResumeScope(boost::asio::io_context& loop) noexcept;
+  ~InlineResumeScope();
+  InlineResumeScope(const InlineResumeScope&) = delete;
+  InlineResumeScope& operator=(const InlineResumeScope&) = delete;
+
+ private:
+  boost::asio::io_context* previous_;
+};
 
 /// Resumes the awaiting coroutine on its own executor when `state` is done (true) or the deadline passes
 /// (false). Throws CancelledError if the awaiting coroutine is cancelled meanwhile; the state is untouched.
