@@ -32,7 +32,9 @@ struct LoopActors {
   std::mutex mutex;
   bool loop_alive = true;
   std::uint64_t next_id = 0;
-  std::unordered_map<std::uint64_t, std::weak_ptr<ActorCore>> actors;
+  // Held here until they stop, as Erlang's processes and Pykka's actors live until stopped, whether
+  // or not anybody holds a ref.
+  std::unordered_map<std::uint64_t, std::shared_ptr<ActorCore>> actors;
 };
 
 namespace {
@@ -66,15 +68,13 @@ class ActorSystem final : public asio::execution_context::service {
 
  private:
   void shutdown() override {
-    std::vector<std::shared_ptr<ActorCore>> live;
+    std::unordered_map<std::uint64_t, std::shared_ptr<ActorCore>> live;
     {
       std::lock_guard lock(actors_->mutex);
       actors_->loop_alive = false;
-      for (auto& [id, actor] : actors_->actors)
-        if (auto held = actor.lock()) live.push_back(std::move(held));
-      actors_->actors.clear();
+      live.swap(actors_->actors);
     }
-    for (auto& actor : live) actor->shutdown_with_loop();
+    for (auto& [id, actor] : live) actor->shutdown_with_loop();
   }
 
   std::shared_ptr<LoopActors> actors_;
@@ -112,10 +112,6 @@ ActorCore::ActorCore(asio::io_context& loop, std::string name, std::type_index t
       stopped_(std::make_shared<FutureState<void>>()) {}
 
 ActorCore::~ActorCore() {
-  if (loop_actors_) {
-    std::lock_guard lock(loop_actors_->mutex);
-    if (loop_actors_->loop_alive) loop_actors_->actors.erase(registration_);
-  }
   for (auto* list : {pending_, head_}) {
     for (auto* message = list; message != nullptr;) {
       auto* next = message->next;
@@ -144,7 +140,7 @@ void ActorCore::start(std::unique_ptr<ActorMessage> first) {
   {
     std::lock_guard lock(loop_actors_->mutex);
     registration_ = ++loop_actors_->next_id;
-    loop_actors_->actors.emplace(registration_, weak_from_this());
+    loop_actors_->actors.emplace(registration_, shared_from_this());
   }
   std::lock_guard lock(mutex_);
   accepting_ = true;
@@ -264,11 +260,20 @@ void ActorCore::drain() {
       tail_ = nullptr;
     }
     if (pending_ == nullptr) {
-      finish_stop();
+      if (forwards_)
+        forward_stop();
+      else
+        finish_stop();
       return;
     }
     std::unique_ptr<ActorMessage> message(std::exchange(pending_, pending_->next));
     message->next = nullptr;
+    if (forwards_) {
+      queued_.fetch_sub(1);
+      if (senders_waiting_.load()) wake_one_sender();
+      forward(std::move(message));
+      continue;
+    }
     if (message.get() == start_message_) {
       starting_ = true;
       start_message_ = nullptr;
@@ -335,7 +340,6 @@ bool ActorCore::method_ended(std::exception_ptr error) noexcept {
   current_chain_.reset();
   if (!std::exchange(starting_, false) || !error) return true;
   // on_start failed: the actor never runs. What was sent meanwhile fails; on_stop does not run.
-  std::vector<std::unique_ptr<ActorMessage>> dropped;
   std::string reason;
   try {
     reason = "failed to start: on_start threw " + describe(error);
@@ -343,20 +347,29 @@ bool ActorCore::method_ended(std::exception_ptr error) noexcept {
     reason = "failed to start: on_start threw";
   }
   log_warning("actor '" + name_ + "' " + reason);
+  die(std::move(reason));
+  return false;
+}
+
+void ActorCore::die(std::string reason) noexcept {
+  std::vector<std::unique_ptr<ActorMessage>> dropped;
   {
     std::lock_guard lock(mutex_);
     death_ = std::move(reason);
     accepting_ = false;
-    start_failed_ = true;
+    died_ = true;
     dropped = take_all_locked();
   }
   for (auto& message : dropped) message->fail(dead_error());
   finish_stop();
-  return false;
 }
 
+void ActorCore::forward(std::unique_ptr<ActorMessage>) {}
+
+void ActorCore::forward_stop() { finish_stop(); }
+
 void ActorCore::finish_stop() noexcept {
-  if (!start_failed_) call_on_stop();
+  if (!died_) call_on_stop();
   std::deque<std::shared_ptr<FutureState<void>>> waiters;
   {
     std::lock_guard lock(mutex_);
@@ -385,10 +398,11 @@ void ActorCore::shutdown_with_loop() noexcept {
     waiters.swap(room_waiters_);
   }
   if (was_stopped) return;
+  if (forwards_) abandon_forwarding();
   for (auto& message : dropped) message->fail(dead_error());
   for (auto& waiter : waiters) waiter->try_set_value();
   // The object stays: a coroutine method's frame, destroyed after this by the loop, may still use it.
-  if (!start_failed_) call_on_stop();
+  if (!died_) call_on_stop();
   forget();
   stopped_->try_set_value();
 }
@@ -400,8 +414,14 @@ void ActorCore::forget() noexcept {
     const auto found = names.actors.find(name_);
     if (found != names.actors.end() && found->second.lock().get() == this) names.actors.erase(found);
   }
+  if (!loop_actors_) return;
+  std::shared_ptr<ActorCore> held;  // released after the lock: it may be the last reference
   std::lock_guard lock(loop_actors_->mutex);
-  if (loop_actors_->loop_alive) loop_actors_->actors.erase(registration_);
+  if (!loop_actors_->loop_alive) return;
+  if (const auto found = loop_actors_->actors.find(registration_); found != loop_actors_->actors.end()) {
+    held = std::move(found->second);
+    loop_actors_->actors.erase(found);
+  }
 }
 
 ActorCore* actor_of(const Executor& executor) noexcept {

@@ -4,6 +4,8 @@
 
 #include <exception>
 #include <future>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "cohort/actor.hpp"
@@ -56,8 +58,18 @@ class DefaultRuntime {
 boost::asio::io_context& loop_for_new_actor(const ActorOptions& options) {
   if (options.runtime != nullptr) return options.runtime->context();
   if (auto* loop = current_loop()) return *loop;
-  static DefaultRuntime default_runtime;
-  return default_runtime.runtime().context();
+  // A child forked after the default runtime started has its memory but not its loop thread: it starts
+  // a runtime of its own (the parent's is left alone).
+  static std::mutex mutex;
+  static std::unique_ptr<DefaultRuntime> runtime;
+  static pid_t owner = 0;
+  std::lock_guard lock(mutex);
+  if (!runtime || owner != ::getpid()) {
+    if (runtime) (void)runtime.release();
+    runtime = std::make_unique<DefaultRuntime>();
+    owner = ::getpid();
+  }
+  return runtime->runtime().context();
 }
 
 }  // namespace cohort::detail

@@ -367,7 +367,7 @@ TEST(Actor, SpawnedOutsideAnyRuntimeRunsOnTheDefaultRuntime) {
   EXPECT_EQ(c.call(&Counter::get).get(5s), 7);
   // Awaited from a coroutine on another Runtime.
   EXPECT_EQ(cohort::run([](cohort::ActorRef<Counter> ref) -> cohort::task<int> { co_return co_await ref.ask(&Counter::get); }(c)), 7);
-  c.cell()->request_stop();
+  cohort::run(c.stop());  // awaited from a coroutine of another Runtime
   c.join();
   EXPECT_FALSE(c.alive());
 }

@@ -18,6 +18,7 @@
 #include "cohort/detail/actor_core.hpp"
 #include "cohort/detail/actor_message.hpp"
 #include "cohort/detail/async_wait.hpp"
+#include "cohort/detail/process_actor.hpp"
 #include "cohort/detail/type_name.hpp"
 #include "cohort/error.hpp"
 #include "cohort/future.hpp"
@@ -116,8 +117,8 @@ class ActorRef {
     auto reply = std::make_shared<detail::FutureState<R>>();
     // Each co_await its own statement: GCC 12 mishandles temporaries around a co_await inside a call.
     const Executor caller = co_await boost::asio::this_coro::executor;
-    auto waiting = queue_ask(detail::make_ask_message<T>(*cell_, reply, std::move(method), std::move(args)...), caller);
-    if (waiting) co_await cell_->send_when_room(std::move(waiting));
+    auto waiting = queue_ask(detail::make_ask_message<T>(*core_, reply, std::move(method), std::move(args)...), caller);
+    if (waiting) co_await core_->send_when_room(std::move(waiting));
     if (!reply->done()) {
       int result = detail::wait_cancelled;
       try {
@@ -125,7 +126,7 @@ class ActorRef {
       } catch (const boost::system::system_error&) {
         // Asio's refusal to start an operation in a coroutine that was cancelled before: result stays.
       }
-      if (result == detail::wait_cancelled) detail::throw_ask_cancelled(*cell_);
+      if (result == detail::wait_cancelled) detail::throw_ask_cancelled(*core_);
     }
     reply->rethrow_if_failed();
     co_return reply->take();
@@ -142,9 +143,9 @@ class ActorRef {
     auto reply = std::make_shared<detail::FutureState<R>>();
     // Each co_await its own statement: GCC 12 mishandles temporaries around a co_await inside a call.
     const Executor caller = co_await boost::asio::this_coro::executor;
-    auto waiting = queue_ask(detail::make_ask_message<T>(*cell_, reply, std::move(method), std::move(args)...), caller);
-    if (waiting) co_await cell_->send_when_room(std::move(waiting));
-    if (!co_await detail::async_wait_done(reply, deadline)) detail::throw_ask_timeout(*cell_, limit);
+    auto waiting = queue_ask(detail::make_ask_message<T>(*core_, reply, std::move(method), std::move(args)...), caller);
+    if (waiting) co_await core_->send_when_room(std::move(waiting));
+    if (!co_await detail::async_wait_done(reply, deadline)) detail::throw_ask_timeout(*core_, limit);
     reply->rethrow_if_failed();
     co_return reply->take();
   }
@@ -156,7 +157,7 @@ class ActorRef {
     detail::check_actor_call<T, M, Args...>();
     using R = detail::actor_reply_t<T, M, Args...>;
     auto reply = std::make_shared<detail::FutureState<R>>();
-    cell_->send(detail::make_ask_message<T>(*cell_, reply, std::move(method), std::move(args)...));
+    core_->send(detail::make_ask_message<T>(*core_, reply, std::move(method), std::move(args)...));
     return Future<R>(std::move(reply));
   }
 
@@ -165,7 +166,7 @@ class ActorRef {
   template <class M, class... Args>
   void tell(M method, Args... args) const {
     detail::check_actor_call<T, M, Args...>();
-    cell_->send(detail::make_tell_message<T>(std::move(method), std::move(args)...));
+    core_->send(detail::make_tell_message<T>(std::move(method), std::move(args)...));
   }
 
   /// tell that waits for room in a full bounded mailbox instead of throwing Full.
@@ -173,48 +174,48 @@ class ActorRef {
   task<void> async_tell(M method, Args... args) const {
     detail::check_actor_call<T, M, Args...>();
     auto message = detail::make_tell_message<T>(std::move(method), std::move(args)...);
-    if (cell_->try_send(message) == detail::SendRefusal::dead) cell_->throw_dead();
-    if (message) co_await cell_->send_when_room(std::move(message));
+    if (core_->try_send(message) == detail::SendRefusal::dead) core_->throw_dead();
+    if (message) co_await core_->send_when_room(std::move(message));
   }
 
   /// Stops the actor: what is already queued is handled, then on_stop runs; later messages fail with
   /// ActorDeadError. Completes once the actor has stopped (at once when called from the actor itself,
   /// which stops after the current method).
   task<void> stop() const {
-    cell_->request_stop();
+    core_->request_stop();
     const Executor caller = co_await boost::asio::this_coro::executor;
-    if (detail::actor_of(caller) == cell_.get()) co_return;
-    co_await detail::async_wait_done(cell_->stopped());
+    if (detail::actor_of(caller) == core_.get()) co_return;
+    co_await detail::async_wait_done(core_->stopped());
   }
 
   /// Blocks until the actor has stopped. Not from the actor's own event loop (use async_join there).
   void join() const;
   /// Waits until the actor has stopped.
-  task<void> async_join() const { co_await detail::async_wait_done(cell_->stopped()); }
+  task<void> async_join() const { co_await detail::async_wait_done(core_->stopped()); }
 
   /// Accepting messages: not stopped or stopping.
-  bool alive() const noexcept { return cell_->alive(); }
-  const std::string& name() const noexcept { return cell_->name(); }
+  bool alive() const noexcept { return core_->alive(); }
+  const std::string& name() const noexcept { return core_->name(); }
 
-  friend bool operator==(const ActorRef& a, const ActorRef& b) noexcept { return a.cell_ == b.cell_; }
-  friend auto operator<=>(const ActorRef& a, const ActorRef& b) noexcept { return a.cell_ <=> b.cell_; }
+  friend bool operator==(const ActorRef& a, const ActorRef& b) noexcept { return a.core_ == b.core_; }
+  friend auto operator<=>(const ActorRef& a, const ActorRef& b) noexcept { return a.core_ <=> b.core_; }
 
-  /// The shared core, for cohort's own layers (supervisors, process actors).
-  const std::shared_ptr<detail::ActorCell<T>>& cell() const noexcept { return cell_; }
-  explicit ActorRef(std::shared_ptr<detail::ActorCell<T>> cell) noexcept : cell_(std::move(cell)) {}
+  /// The shared core (the actor itself, or the forwarder of a process actor), for cohort's own layers.
+  const std::shared_ptr<detail::ActorCore>& core() const noexcept { return core_; }
+  explicit ActorRef(std::shared_ptr<detail::ActorCore> core) noexcept : core_(std::move(core)) {}
 
  private:
   /// Queues an ask's message from a coroutine running on `caller`; hands it back when a bounded
   /// mailbox is full (to be sent once there is room).
   template <class Message>
   std::unique_ptr<detail::ActorMessage> queue_ask(std::unique_ptr<Message> ask, const Executor& caller) const {
-    ask->set_chain(detail::chain_for_ask(caller, *cell_));
+    ask->set_chain(detail::chain_for_ask(caller, *core_));
     std::unique_ptr<detail::ActorMessage> message = std::move(ask);
-    if (cell_->try_send(message) == detail::SendRefusal::dead) cell_->throw_dead();
+    if (core_->try_send(message) == detail::SendRefusal::dead) core_->throw_dead();
     return message;
   }
 
-  std::shared_ptr<detail::ActorCell<T>> cell_;
+  std::shared_ptr<detail::ActorCore> core_;
 };
 
 namespace detail {
@@ -223,7 +224,7 @@ void join_actor(const ActorCore& actor);
 
 template <class T>
 void ActorRef<T>::join() const {
-  detail::join_actor(*cell_);
+  detail::join_actor(*core_);
 }
 
 /// Spawns an actor of class T built from `args` on the current Runtime (see ActorOptions::runtime).
@@ -246,12 +247,64 @@ ActorRef<T> spawn_actor(Args&&... args) {
   return spawn_actor<T>(ActorOptions{}, std::forward<Args>(args)...);
 }
 
+namespace detail {
+
+template <class T, class... Args>
+void host_process_actor(Connection parent, std::string name, Args... args) {
+  serve_process_actor(std::move(parent), std::move(name),
+                      [&](boost::asio::io_context& loop, std::string hosted_name) -> std::shared_ptr<ActorCore> {
+                        auto cell = std::make_shared<ActorCell<T>>(loop, std::move(hosted_name), 0, false,
+                                                                   std::move(args)...);
+                        cell->start_actor();
+                        return cell;
+                      });
+}
+
+}  // namespace detail
+
+/// Spawns an actor of class T whose object lives in a worker process of its own (started with
+/// `options.start_method`), built there from `args`; the ref is used as a local actor's is. Arguments
+/// and results cross serialized (cereal); an exception keeps its type (or becomes RemoteError) and its
+/// remote stack trace. If the process dies, the call in flight fails with ActorDeadError naming the
+/// signal or exit code, and so does every later message. The worker dies with this program.
+template <class T, class... Args>
+ActorRef<T> spawn_process_actor(ActorOptions options, Args&&... args) {
+  static_assert(std::is_constructible_v<T, std::decay_t<Args>&&...>,
+                "cohort::spawn_process_actor: T cannot be built from these arguments");
+  static_assert((detail::is_transferable_v<std::decay_t<Args>> && ...),
+                "cohort::spawn_process_actor: every constructor argument crosses to the worker process, so "
+                "cereal must be able to serialize it");
+  auto& loop = detail::loop_for_new_actor(options);
+  const bool named = !options.name.empty();
+  std::string name = named ? std::move(options.name) : detail::default_actor_name(detail::type_name<T>());
+  auto core = std::make_shared<detail::ProcessActorCore>(loop, std::move(name), typeid(T), options.mailbox_size, named);
+  core->start_forwarding();
+  try {
+    core->launch([&](Connection child_end) {
+      ProcessOptions process{.name = core->name(), .daemon = true, .start_method = options.start_method};
+      return std::make_unique<Process>(process, &detail::host_process_actor<T, std::decay_t<Args>...>,
+                                       std::move(child_end), core->name(), args...);
+    });
+  } catch (...) {
+    core->die("failed to start");
+    throw;
+  }
+  return ActorRef<T>(std::move(core));
+}
+
+/// spawn_process_actor without options.
+template <class T, class... Args>
+  requires(!(sizeof...(Args) > 0 && (std::is_same_v<std::remove_cvref_t<Args>, ActorOptions> || ...)))
+ActorRef<T> spawn_process_actor(Args&&... args) {
+  return spawn_process_actor<T>(ActorOptions{}, std::forward<Args>(args)...);
+}
+
 /// The live actor registered under `name`, if it is a T.
 template <class T>
 std::optional<ActorRef<T>> find_actor(const std::string& name) {
   auto core = detail::find_registered_actor(name, typeid(T));
   if (!core) return std::nullopt;
-  return ActorRef<T>(std::static_pointer_cast<detail::ActorCell<T>>(std::move(core)));
+  return ActorRef<T>(std::move(core));
 }
 
 }  // namespace cohort
@@ -259,6 +312,6 @@ std::optional<ActorRef<T>> find_actor(const std::string& name) {
 template <class T>
 struct std::hash<cohort::ActorRef<T>> {
   std::size_t operator()(const cohort::ActorRef<T>& ref) const noexcept {
-    return std::hash<const void*>()(ref.cell().get());
+    return std::hash<const void*>()(ref.core().get());
   }
 };

@@ -23,15 +23,6 @@ constexpr auto exit_grace = 5s;
 
 std::atomic<unsigned> worker_counter{0};
 
-/// "was killed by signal 9 (SIGKILL)" or "exited with code 3".
-std::string describe_exit(int exitcode) {
-  if (exitcode < 0) {
-    const char* abbreviation = ::sigabbrev_np(-exitcode);
-    return fmt::format("was killed by signal {} (SIG{})", -exitcode, abbreviation ? abbreviation : "?");
-  }
-  return fmt::format("exited with code {}", exitcode);
-}
-
 }  // namespace
 
 auto ProcessPoolCore::State::start_worker() -> Worker {

@@ -84,6 +84,9 @@ struct ProcessTarget {
   virtual CallFrame call_frame() const = 0;
 };
 
+/// How a process ended, from its exitcode(): "was killed by signal 9 (SIGKILL)" or "exited with code 3".
+std::string describe_exit(int exitcode);
+
 [[noreturn]] void throw_not_remote_callable(std::string_view type);
 [[noreturn]] void throw_not_transferable(std::string_view type);
 

@@ -395,6 +395,18 @@ bool Process::is_alive() {
   return child_ && !child_->poll();
 }
 
+namespace detail {
+
+std::string describe_exit(int exitcode) {
+  if (exitcode < 0) {
+    const char* abbreviation = ::sigabbrev_np(-exitcode);
+    return fmt::format("was killed by signal {} (SIG{})", -exitcode, abbreviation ? abbreviation : "?");
+  }
+  return fmt::format("exited with code {}", exitcode);
+}
+
+}  // namespace detail
+
 std::optional<int> Process::exitcode() {
   check_open("exitcode");
   if (!child_) return std::nullopt;

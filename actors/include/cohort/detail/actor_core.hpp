@@ -26,6 +26,8 @@ namespace cohort::detail {
 
 class ActorCore;
 struct LoopActors;
+struct ProcessActorRequest;
+struct ProcessActorReply;
 
 /// The actors waiting, one behind the other, for the message an actor handles now: an ask made from a
 /// method extends its message's chain by that actor. An ask to an actor already in the chain could
@@ -58,6 +60,12 @@ class ActorMessage {
   /// The chain of the ask that sent it, given to the actor that handles it; null for a tell and for an
   /// ask from outside any actor.
   virtual std::shared_ptr<const CallChain> take_chain() noexcept { return nullptr; }
+
+  /// For an actor hosted in another process: the call as a request of that protocol (its entry, the
+  /// method, the arguments). SerializationError when the method, an argument or the result cannot cross.
+  virtual void encode_remote(ProcessActorRequest& request) const = 0;
+  /// Settles the reply with what that process answered: the result's codec frame, or the failure.
+  virtual void settle_remote(const ProcessActorReply& reply) noexcept = 0;
 
   ActorMessage* next = nullptr;
 };
@@ -96,6 +104,14 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   /// The chain of the message being handled. Read only from that message's own method.
   const std::shared_ptr<const CallChain>& current_chain() const noexcept { return current_chain_; }
 
+  /// start() for an actor whose messages are forwarded (no on_start here).
+  void start_forwarding() { start(nullptr); }
+  /// Stops at once for `reason` (completing "actor 'name' ..."): what is queued fails with
+  /// ActorDeadError, on_stop does not run. From the actor's loop, or before the actor is known.
+  void die(std::string reason) noexcept;
+  /// The stop is complete: on_stop (unless died), the name is free, stopped() is done.
+  void finish_stop() noexcept;
+
   /// The ActorDeadError for a message refused now.
   std::exception_ptr dead_error() const;
   [[noreturn]] void throw_dead() const;
@@ -105,6 +121,15 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   /// Makes the actor known (its Runtime, its name) and queues `first` (on_start, or nothing) ahead of
   /// every message. Called once by spawn_actor, after the object is built.
   void start(std::unique_ptr<ActorMessage> first);
+
+  /// A core whose messages are not run here but handed to forward() (a process actor's).
+  void forward_messages() noexcept { forwards_ = true; }
+  virtual void forward(std::unique_ptr<ActorMessage> message);
+  /// Every message before the stop request has been forwarded: stop the far side, then call
+  /// finish_stop() (or die()) once it has.
+  virtual void forward_stop();
+  /// The loop is being destroyed: end the far side now.
+  virtual void abandon_forwarding() noexcept {}
 
   virtual void* object() noexcept = 0;
   /// on_stop, when the class has one; its exception is logged.
@@ -129,7 +154,6 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   void start_coroutine(std::unique_ptr<ActorMessage> message);
   /// After each method: false when draining must end (on_start failed, so the actor has stopped).
   bool method_ended(std::exception_ptr error) noexcept;
-  void finish_stop() noexcept;
   /// Unregisters the name and leaves the loop's list of actors.
   void forget() noexcept;
   /// The actor's Runtime is being destroyed: queued messages fail, on_stop runs, nothing more runs.
@@ -140,6 +164,7 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   std::type_index type_;
   std::size_t mailbox_size_;  // 0: unbounded
   bool named_;
+  bool forwards_ = false;
   std::shared_ptr<LoopActors> loop_actors_;
   std::uint64_t registration_ = 0;  // in loop_actors_
 
@@ -154,7 +179,7 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   bool stop_queued_ = false;
   bool stopped_flag_ = false;
   bool loop_gone_ = false;
-  bool start_failed_ = false;
+  bool died_ = false;  // stopped by die(): on_stop does not run
   ActorMessage* start_message_ = nullptr;  // on_start, until the drain takes it
   std::string death_ = "is stopped";  // completes "actor 'name' ..." in ActorDeadError
   std::deque<std::shared_ptr<FutureState<void>>> room_waiters_;  // send_when_room calls, oldest first

@@ -13,6 +13,8 @@
 
 #include "cohort/detail/actor_core.hpp"
 #include "cohort/detail/future_state.hpp"
+#include "cohort/detail/process_actor_protocol.hpp"
+#include "cohort/detail/remote_call.hpp"
 #include "cohort/error.hpp"
 #include "cohort/task.hpp"
 
@@ -50,6 +52,14 @@ constexpr void check_actor_call() {
 void log_unobserved_failure(const std::string& actor, std::exception_ptr error) noexcept;
 /// The ActorDeadError of an ask whose method was destroyed half-way (its Runtime was destroyed).
 std::exception_ptr destroyed_mid_method_error(const ActorCore& actor);
+
+/// Why a call cannot go to an actor in another process.
+[[noreturn]] void throw_not_remote_method(std::string_view method_type);
+[[noreturn]] void throw_not_transferable_call(std::string_view type, std::string_view what);
+
+template <class T, class M, class... Args>
+void process_actor_entry(ActorCore& host, std::string_view method, std::string_view arguments,
+                         std::shared_ptr<FutureState<std::string>> reply);
 
 /// What an ask or a call carries beyond a tell.
 template <class Reply>
@@ -146,6 +156,46 @@ class MethodMessage final : public ActorMessage {
     if constexpr (Ask) parts_.reply->try_set_exception(std::move(error));
   }
 
+  void encode_remote(ProcessActorRequest& request) const override {
+    if constexpr (!is_remote_method_v<M>) {
+      throw_not_remote_method(type_name<M>());
+    } else if constexpr (!(is_transferable_v<Args> && ...)) {
+      const std::string_view names[] = {(is_transferable_v<Args> ? std::string_view() : type_name<Args>())...};
+      for (auto name : names)
+        if (!name.empty()) throw_not_transferable_call(name, "argument");
+      throw_not_transferable_call(type_name<std::tuple<Args...>>(), "argument");
+    } else if constexpr (Ask && !std::is_void_v<Reply> &&
+                         !(is_transferable_v<Reply> && std::is_default_constructible_v<Reply>)) {
+      throw_not_transferable_call(type_name<Reply>(), "result (a default-constructible type cereal can serialize)");
+    } else {
+      static const FunctionAddress entry = address_of(reinterpret_cast<const void*>(&process_actor_entry<T, M, Args...>));
+      request.kind = Ask ? ProcessActorKind::ask : ProcessActorKind::tell;
+      request.entry = entry;
+      request.method = encode_method(method_);
+      BinaryWriter archive(request.arguments);
+      try {
+        std::apply([&](const auto&... values) { (archive(values), ...); }, args_);
+      } catch (...) {
+        rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), false);
+      }
+    }
+  }
+
+  void settle_remote(const ProcessActorReply& reply) noexcept override {
+    if constexpr (Ask) {
+      try {
+        if (!reply.ok) rethrow_failure(reply.failure);
+        if constexpr (std::is_void_v<Reply>) {
+          parts_.reply->try_set_value();
+        } else if constexpr (is_transferable_v<Reply> && std::is_default_constructible_v<Reply>) {
+          parts_.reply->try_set_value(loads<Reply>(reply.result));
+        }
+      } catch (...) {
+        parts_.reply->try_set_exception(std::current_exception());
+      }
+    }
+  }
+
  private:
   Invoked invoke(void* object) {
     return std::apply(
@@ -178,6 +228,24 @@ template <class T, class M, class... Args>
 std::unique_ptr<ActorMessage> make_tell_message(M method, Args... args) {
   return std::make_unique<MethodMessage<T, M, actor_reply_t<T, M, Args...>, false, Args...>>(std::move(method),
                                                                                             std::move(args)...);
+}
+
+/// The worker's side of a call of `M` with `Args` on its hosted T: decoded, then queued on the hosted
+/// actor as an ask (its reply forwarded as a codec frame) or as a tell.
+template <class T, class M, class... Args>
+void process_actor_entry(ActorCore& host, std::string_view method, std::string_view arguments,
+                         std::shared_ptr<FutureState<std::string>> reply) {
+  auto loaded = decode_arguments<Args...>(arguments);
+  M decoded = decode_method<M>(method);
+  std::unique_ptr<ActorMessage> message = std::apply(
+      [&](auto&... values) -> std::unique_ptr<ActorMessage> {
+        if (!reply) return make_tell_message<T>(std::move(decoded), std::move(*values)...);
+        auto local = std::make_shared<FutureState<actor_reply_t<T, M, Args...>>>();
+        forward_reply(local, reply);
+        return make_ask_message<T>(host, std::move(local), std::move(decoded), std::move(*values)...);
+      },
+      loaded);
+  host.send(std::move(message));
 }
 
 }  // namespace cohort::detail

@@ -1,0 +1,62 @@
+// A process actor: its object lives in a worker process of its own, which runs an event loop hosting
+// it as a local actor; in this process its ref is an actor whose mailbox forwards every message to that
+// worker (requests of the remote-call protocol) and settles the replies that come back.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <typeindex>
+#include <utility>
+
+#include "cohort/connection.hpp"
+#include "cohort/detail/actor_core.hpp"
+#include "cohort/process.hpp"
+
+namespace cohort::detail {
+
+/// Builds the hosted actor on the worker's loop, named as in the parent.
+using HostedActorFactory = std::function<std::shared_ptr<ActorCore>(boost::asio::io_context& loop, std::string name)>;
+
+/// The worker's main: runs a loop hosting the actor `make` builds, answers requests from `parent` until
+/// it is told to stop or the parent goes away.
+void serve_process_actor(Connection parent, std::string name, const HostedActorFactory& make);
+
+/// Builds the worker's process: its target must take the child's end of the connection first.
+using WorkerFactory = std::function<std::unique_ptr<Process>(Connection child_end)>;
+
+/// The parent's side.
+class ProcessActorCore : public ActorCore {
+ public:
+  ProcessActorCore(boost::asio::io_context& loop, std::string name, std::type_index type, std::size_t mailbox_size,
+                   bool named);
+  ~ProcessActorCore() override;
+
+  /// Starts the worker (on a thread that lives as long as the program, so that a daemon worker is tied
+  /// to the program, not to the thread that spawned it), waits until it has built the object (its
+  /// constructor's exception is rethrown here) and starts forwarding.
+  void launch(const WorkerFactory& make_worker);
+
+  /// The worker's process id.
+  int pid() const noexcept;
+
+  struct Link;
+
+ private:
+  void* object() noexcept override { return nullptr; }
+  void call_on_stop() noexcept override {}
+  void drop_object() noexcept override {}
+  void forward(std::unique_ptr<ActorMessage> message) override;
+  void forward_stop() override;
+  void abandon_forwarding() noexcept override;
+
+  std::shared_ptr<Link> link_;
+};
+
+template <class T, class... Args>
+void host_process_actor(Connection parent, std::string name, Args... args);
+
+}  // namespace cohort::detail
