@@ -245,6 +245,28 @@ void ActorCore::schedule_locked() {
 
 void ActorCore::drain() {
   for (int handled = 0; handled < messages_per_drain; ++handled) {
+    if (attention_.load(std::memory_order_acquire)) {
+      // A supervisor's decision: rebuild the object now, or wait paused until it decides.
+      bool graceful = false;
+      {
+        std::lock_guard lock(mutex_);
+        if (loop_gone_) return;
+        if (!restart_queued_) {
+          if (paused_) {
+            scheduled_ = false;
+            return;
+          }
+          attention_.store(false, std::memory_order_relaxed);
+          continue;
+        }
+        restart_queued_ = false;
+        paused_ = false;
+        attention_.store(false, std::memory_order_relaxed);
+        graceful = restart_graceful_;
+      }
+      rebuild_here(graceful);
+      continue;
+    }
     if (pending_ == nullptr) {
       // Everything queued so far, under one lock: senders and the drain meet once per batch, not
       // once per message.
@@ -338,7 +360,12 @@ void ActorCore::start_coroutine(std::unique_ptr<ActorMessage> message) {
 
 bool ActorCore::method_ended(std::exception_ptr error) noexcept {
   current_chain_.reset();
-  if (!std::exchange(starting_, false) || !error) return true;
+  const bool was_starting = std::exchange(starting_, false);
+  if (!error) return true;
+  // Under a supervisor a failed on_start, or a method that threw with restart_on_error, ends this
+  // incarnation: the drain goes on to find the supervisor's decision.
+  if ((was_starting || restart_on_error_) && report_failure(error)) return true;
+  if (!was_starting) return true;
   // on_start failed: the actor never runs. What was sent meanwhile fails; on_stop does not run.
   std::string reason;
   try {
@@ -365,6 +392,69 @@ void ActorCore::die(std::string reason) noexcept {
 }
 
 void ActorCore::forward(std::unique_ptr<ActorMessage>) {}
+
+void ActorCore::supervise(std::weak_ptr<ChildWatcher> watcher, bool restart_on_error) noexcept {
+  watcher_ = std::move(watcher);
+  restart_on_error_ = restart_on_error;
+}
+
+bool ActorCore::report_failure(std::exception_ptr why) noexcept {
+  auto watcher = watcher_.lock();
+  if (!watcher) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!accepting_) return false;  // stopping already: nothing to restart
+    paused_ = true;
+    attention_.store(true, std::memory_order_release);
+  }
+  watcher->child_failed(*this, std::move(why));
+  return true;
+}
+
+void ActorCore::restart(bool graceful) {
+  std::lock_guard lock(mutex_);
+  if (stopped_flag_) return;
+  restart_queued_ = true;
+  restart_graceful_ = graceful;
+  attention_.store(true, std::memory_order_release);
+  if (!scheduled_) schedule_locked();
+}
+
+void ActorCore::resume() {
+  std::lock_guard lock(mutex_);
+  paused_ = false;
+  attention_.store(true, std::memory_order_release);
+  if (!scheduled_) schedule_locked();
+}
+
+void ActorCore::stop_child(bool wait) {
+  request_stop();
+  resume();  // a paused (failed) child stops too
+  if (wait && current_loop() != loop_) stopped_->wait();
+}
+
+std::unique_ptr<ActorMessage> ActorCore::rebuild(std::exception_ptr& error) noexcept {
+  error = std::make_exception_ptr(std::logic_error("actor '" + name_ + "' cannot be rebuilt"));
+  return nullptr;
+}
+
+void ActorCore::rebuild_here(bool graceful) noexcept {
+  if (graceful) call_on_stop();
+  drop_object();
+  std::exception_ptr error;
+  auto start = rebuild(error);
+  if (error) {
+    log_warning("actor '" + name_ + "': its constructor failed on restart: " + describe(error));
+    if (!report_failure(error)) die("failed to restart: its constructor threw " + describe(error));
+    return;
+  }
+  if (start) {
+    // on_start of the new incarnation comes before every message that waited.
+    start_message_ = start.get();
+    start->next = pending_;
+    pending_ = start.release();
+  }
+}
 
 void ActorCore::forward_stop() { finish_stop(); }
 

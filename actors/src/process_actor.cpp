@@ -14,7 +14,8 @@
 #include <exception>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
+#include <map>
+#include <vector>
 #include <utility>
 
 #include "cohort/codec.hpp"
@@ -159,62 +160,83 @@ void throw_not_transferable_call(std::string_view type, std::string_view what) {
 
 // ----- the parent's side -----
 
+/// The forwarding state of a process actor, shared by its core and the reader and writer coroutines of
+/// its current worker. A restart replaces the worker (a new generation); the calls sent to the old one
+/// and not answered, but the one it was handling, go to the new one first, in order.
 struct ProcessActorCore::Link {
   std::weak_ptr<ProcessActorCore> core;
-  Connection connection;
-  std::unique_ptr<Process> process;
 
   std::mutex mutex;  // guards what follows
+  std::uint64_t generation = 0;
+  std::shared_ptr<Process> process;
+  std::shared_ptr<Connection> connection;
+  bool open = false;  // a worker is running and takes requests
   std::uint64_t next_id = hello_id;
-  std::unordered_map<std::uint64_t, std::unique_ptr<ActorMessage>> in_flight;
+  std::map<std::uint64_t, std::unique_ptr<ActorMessage>> in_flight;  // by id: in the order sent
+  std::deque<std::unique_ptr<ActorMessage>> held;  // to send once a worker runs again
   std::deque<std::string> outgoing;
   std::shared_ptr<FutureState<void>> writer_wake;  // set while the writer waits for something to send
   std::uint64_t stop_id = 0;  // the stop request's id, once sent
-  bool closed = false;        // the worker has stopped or died: nothing more is sent
+  bool restart_after_stop = false;  // a graceful restart: a new worker follows the stop
+  bool restart_on_death = false;    // a forced restart: the worker was killed on purpose
 
-  /// Queues a request for the writer; false once the worker is gone.
-  bool queue(std::string bytes) {
-    std::shared_ptr<FutureState<void>> wake;
-    {
-      std::lock_guard lock(mutex);
-      if (closed) return false;
-      outgoing.push_back(std::move(bytes));
-      wake = std::move(writer_wake);
+  /// Encodes and queues `message` for the worker, or holds it while there is none. With the lock held.
+  void send_locked(std::unique_ptr<ActorMessage> message, const std::string& actor) {
+    if (!open) {
+      held.push_back(std::move(message));
+      return;
     }
-    if (wake) wake->try_set_value();
-    return true;
+    ProcessActorRequest request;
+    try {
+      message->encode_remote(request);
+    } catch (...) {
+      const auto error = std::current_exception();
+      if (request.kind == ProcessActorKind::tell) log_unobserved_failure(actor, error);
+      message->fail(error);
+      return;
+    }
+    request.id = ++next_id;
+    in_flight.emplace(request.id, std::move(message));
+    queue_locked(dumps(request));
   }
 
-  /// The worker is gone: what was in flight fails with `error`; the writer ends.
-  void close(const std::exception_ptr& error) {
-    std::unordered_map<std::uint64_t, std::unique_ptr<ActorMessage>> failed;
-    std::shared_ptr<FutureState<void>> wake;
-    {
-      std::lock_guard lock(mutex);
-      closed = true;
-      failed.swap(in_flight);
-      outgoing.clear();
-      wake = std::move(writer_wake);
-    }
-    if (wake) wake->try_set_value();
-    for (auto& [id, message] : failed) message->fail(error);
+  void queue_locked(std::string bytes) {
+    outgoing.push_back(std::move(bytes));
+    if (auto wake = std::move(writer_wake)) wake->try_set_value();  // it only posts the writer's resumption
+  }
+
+  /// The worker of `gen` is gone: stops its writer. With the lock held.
+  void close_locked() {
+    open = false;
+    outgoing.clear();
+    if (auto wake = std::move(writer_wake)) wake->try_set_value();
+  }
+
+  /// Every message in flight and held, failed with `error`. With the lock held; they are failed after.
+  std::vector<std::unique_ptr<ActorMessage>> take_all_locked() {
+    std::vector<std::unique_ptr<ActorMessage>> all;
+    for (auto& [id, message] : in_flight) all.push_back(std::move(message));
+    in_flight.clear();
+    for (auto& message : held) all.push_back(std::move(message));
+    held.clear();
+    return all;
   }
 };
 
 namespace {
 
-task<void> write_requests(std::shared_ptr<ProcessActorCore::Link> link) {
+task<void> write_requests(std::shared_ptr<ProcessActorCore::Link> link, std::uint64_t generation,
+                          std::shared_ptr<Connection> connection) {
   for (;;) {
     std::deque<std::string> batch;
     std::shared_ptr<FutureState<void>> wake;
     {
       std::lock_guard lock(link->mutex);
-      if (link->closed) co_return;
-      if (link->outgoing.empty()) {
+      if (link->generation != generation || !link->open) co_return;
+      if (link->outgoing.empty())
         link->writer_wake = wake = std::make_shared<FutureState<void>>();
-      } else {
+      else
         batch.swap(link->outgoing);
-      }
     }
     if (wake) {
       co_await async_wait_done(wake);
@@ -222,9 +244,9 @@ task<void> write_requests(std::shared_ptr<ProcessActorCore::Link> link) {
     }
     for (auto& bytes : batch) {
       try {
-        co_await link->connection.async_send_bytes(std::move(bytes));
+        co_await connection->async_send_bytes(std::move(bytes));
       } catch (...) {
-        co_return;  // the worker is gone: the reader sees it too and fails what is in flight
+        co_return;  // the worker is gone: the reader sees it too
       }
     }
   }
@@ -237,12 +259,15 @@ std::string describe_worker_end(Process& process) {
                      code ? describe_exit(*code) : std::string("closed its connection"));
 }
 
-task<void> read_replies(std::shared_ptr<ProcessActorCore::Link> link) {
+}  // namespace
+
+task<void> ProcessActorCore::read_replies(std::shared_ptr<Link> link, std::uint64_t generation,
+                                          std::shared_ptr<Connection> connection, std::shared_ptr<Process> process) {
   bool stopped = false;
   for (;;) {
     std::string bytes;
     try {
-      bytes = co_await link->connection.async_recv_bytes();
+      bytes = co_await connection->async_recv_bytes();
     } catch (...) {
       break;  // EOF: the worker has died (or ended without answering the stop)
     }
@@ -251,13 +276,13 @@ task<void> read_replies(std::shared_ptr<ProcessActorCore::Link> link) {
       reply = decode_reply(bytes);
     } catch (...) {
       log_warning("process actor: an undecodable reply from its worker; stopping it");
-      link->process->kill();
+      process->kill();
       break;
     }
     std::unique_ptr<ActorMessage> answered;
     {
       std::lock_guard lock(link->mutex);
-      if (reply.id == link->stop_id && link->stop_id != hello_id) {
+      if (reply.id == link->stop_id) {
         stopped = true;
       } else if (const auto found = link->in_flight.find(reply.id); found != link->in_flight.end()) {
         answered = std::move(found->second);
@@ -269,25 +294,59 @@ task<void> read_replies(std::shared_ptr<ProcessActorCore::Link> link) {
   }
   // The worker has ended, or is about to (after a stop): reap it without blocking the loop.
   try {
-    co_await link->process->async_join();
+    co_await process->async_join();
   } catch (...) {
   }
   const auto core = link->core.lock();
-  if (stopped) {
-    link->close(std::make_exception_ptr(ActorDeadError("the actor stopped")));
-    if (core) core->finish_stop();
-    co_return;
-  }
-  const std::string reason = "died: " + describe_worker_end(*link->process);
-  link->close(std::make_exception_ptr(
-      ActorDeadError("actor '" + (core ? core->name() : std::string("?")) + "' " + reason + " during the call")));
-  if (core) {
-    log_warning("actor '" + core->name() + "' " + reason);
-    core->die(reason);
-  }
+  if (!core) co_return;
+  core->worker_ended(stopped, "died: " + describe_worker_end(*process));
 }
 
-}  // namespace
+void ProcessActorCore::worker_ended(bool stopped, const std::string& reason) noexcept {
+  bool relaunch = false;
+  std::vector<std::unique_ptr<ActorMessage>> failed;
+  std::unique_ptr<ActorMessage> in_progress;
+  const bool supervised = !watcher_expired();
+  {
+    std::lock_guard lock(link_->mutex);
+    link_->close_locked();
+    if (stopped && !link_->restart_after_stop) {
+      failed = link_->take_all_locked();  // nothing: the worker answered all before the stop
+    } else if (stopped || link_->restart_on_death) {
+      relaunch = true;  // a restart the supervisor asked for: what was not answered goes again
+    } else if (supervised) {
+      // The first call not answered is the one the worker was handling: it fails; the others wait.
+      if (!link_->in_flight.empty()) {
+        in_progress = std::move(link_->in_flight.begin()->second);
+        link_->in_flight.erase(link_->in_flight.begin());
+      }
+    } else {
+      failed = link_->take_all_locked();
+    }
+    if (relaunch || (supervised && !stopped)) {
+      for (auto it = link_->in_flight.rbegin(); it != link_->in_flight.rend(); ++it)
+        link_->held.push_front(std::move(it->second));
+      link_->in_flight.clear();
+    }
+    link_->restart_after_stop = link_->restart_on_death = false;
+    link_->stop_id = 0;
+  }
+  const auto died = std::make_exception_ptr(ActorDeadError("actor '" + name() + "' " + reason + " during the call"));
+  if (in_progress) in_progress->fail(died);
+  if (stopped && !relaunch) {
+    for (auto& message : failed) message->fail(dead_error());
+    finish_stop();
+    return;
+  }
+  if (relaunch) {
+    relaunch_worker();
+    return;
+  }
+  log_warning("actor '" + name() + "' " + reason);
+  for (auto& message : failed) message->fail(died);
+  const auto why = std::make_exception_ptr(ActorDeadError("actor '" + name() + "' " + reason));
+  if (!report_failure(why)) die(reason);
+}
 
 ProcessActorCore::ProcessActorCore(asio::io_context& loop, std::string name, std::type_index type,
                                    std::size_t mailbox_size, bool named)
@@ -297,73 +356,139 @@ ProcessActorCore::ProcessActorCore(asio::io_context& loop, std::string name, std
 
 ProcessActorCore::~ProcessActorCore() {
   // Nobody can reach the actor any more: its worker goes too.
-  if (link_->process && link_->process->is_alive()) link_->process->kill();
+  std::shared_ptr<Process> process;
+  {
+    std::lock_guard lock(link_->mutex);
+    process = link_->process;
+  }
+  if (process && process->is_alive()) process->kill();
 }
 
-int ProcessActorCore::pid() const noexcept { return link_->process ? link_->process->pid() : 0; }
+int ProcessActorCore::pid() const noexcept {
+  std::lock_guard lock(link_->mutex);
+  return link_->process ? link_->process->pid() : 0;
+}
 
-void ProcessActorCore::launch(const WorkerFactory& make_worker) {
+void ProcessActorCore::launch(WorkerFactory make_worker) {
+  make_worker_ = std::move(make_worker);
+  link_->core = std::static_pointer_cast<ProcessActorCore>(shared_from_this());
+  start_worker();
+}
+
+void ProcessActorCore::start_worker() {
   auto [parent_end, child_end] = Pipe();
+  std::shared_ptr<Process> process;
   LauncherThread::instance().run([&] {
-    link_->process = make_worker(std::move(child_end));
-    link_->process->start();
+    process = make_worker_(std::move(child_end));
+    process->start();
   });
   // The worker answers first with its object built, or with its constructor's exception.
   ProcessActorReply hello;
   try {
     hello = decode_reply(parent_end.recv_bytes());
   } catch (const EOFError&) {
-    link_->process->join();
-    throw ActorDeadError("spawn_process_actor: actor '" + name() + "' " + describe_worker_end(*link_->process) +
-                         " before its object was built");
+    process->join();
+    throw ActorDeadError("actor '" + name() + "' " + describe_worker_end(*process) + " before its object was built");
   }
   if (!hello.ok) {
-    link_->process->join();
+    process->join();
     rethrow_failure(hello.failure);
   }
-  link_->core = std::static_pointer_cast<ProcessActorCore>(shared_from_this());
-  link_->connection = std::move(parent_end);
-  asio::co_spawn(context(), write_requests(link_), asio::detached);
-  asio::co_spawn(context(), read_replies(link_), asio::detached);
+  auto connection = std::make_shared<Connection>(std::move(parent_end));
+  std::uint64_t generation = 0;
+  std::deque<std::unique_ptr<ActorMessage>> held;
+  {
+    std::lock_guard lock(link_->mutex);
+    generation = ++link_->generation;
+    link_->process = process;
+    link_->connection = connection;
+    link_->open = true;
+    held.swap(link_->held);
+    for (auto& message : held) link_->send_locked(std::move(message), name());
+  }
+  asio::co_spawn(context(), write_requests(link_, generation, connection), asio::detached);
+  asio::co_spawn(context(), read_replies(link_, generation, connection, process), asio::detached);
+}
+
+void ProcessActorCore::relaunch_worker() noexcept {
+  try {
+    start_worker();
+  } catch (...) {
+    log_warning("actor '" + name() + "': its worker failed to start again");
+    if (!report_failure(std::current_exception())) die("failed to restart its worker");
+    return;
+  }
+  resume();
 }
 
 void ProcessActorCore::forward(std::unique_ptr<ActorMessage> message) {
-  ProcessActorRequest request;
-  try {
-    message->encode_remote(request);
-  } catch (...) {
-    const auto error = std::current_exception();
-    if (request.kind == ProcessActorKind::tell) log_unobserved_failure(name(), error);
-    message->fail(error);
-    return;
-  }
-  const bool ask = request.kind == ProcessActorKind::ask;
-  {
-    std::lock_guard lock(link_->mutex);
-    request.id = ++link_->next_id;
-    if (ask && !link_->closed) link_->in_flight.emplace(request.id, std::move(message));
-  }
-  if (!link_->queue(dumps(request)) && message) message->fail(dead_error());
+  std::lock_guard lock(link_->mutex);
+  link_->send_locked(std::move(message), name());
 }
 
 void ProcessActorCore::forward_stop() {
-  ProcessActorRequest request;
-  request.kind = ProcessActorKind::stop;
+  std::vector<std::unique_ptr<ActorMessage>> failed;
   {
     std::lock_guard lock(link_->mutex);
-    request.id = link_->stop_id = ++link_->next_id;
+    if (link_->open) {
+      // Answered once the worker's actor has handled everything before it and run on_stop; the reader
+      // then finishes the stop here.
+      ProcessActorRequest request;
+      request.kind = ProcessActorKind::stop;
+      request.id = link_->stop_id = ++link_->next_id;
+      link_->queue_locked(dumps(request));
+      return;
+    }
+    failed = link_->take_all_locked();  // no worker (it failed and is being stopped for good)
   }
-  // Answered once the worker's actor has handled everything before it and run on_stop; the reader
-  // then finishes the stop here. A worker already gone has been seen by the reader, which died().
-  link_->queue(dumps(request));
+  for (auto& message : failed) message->fail(dead_error());
+  finish_stop();
+}
+
+void ProcessActorCore::restart(bool graceful) {
+  std::shared_ptr<Process> kill;
+  {
+    std::lock_guard lock(link_->mutex);
+    if (link_->open) {
+      if (graceful) {
+        // The worker handles what it has, runs on_stop and exits; a new one takes the rest.
+        link_->restart_after_stop = true;
+        ProcessActorRequest request;
+        request.kind = ProcessActorKind::stop;
+        request.id = link_->stop_id = ++link_->next_id;
+        link_->queue_locked(dumps(request));
+      } else {
+        link_->restart_on_death = true;
+        kill = link_->process;
+      }
+    }
+  }
+  if (kill) {
+    kill->kill();
+    return;
+  }
+  {
+    std::lock_guard lock(link_->mutex);
+    if (link_->open) return;  // the stop is on its way; the reader starts the new worker
+  }
+  relaunch_worker();
 }
 
 void ProcessActorCore::abandon_forwarding() noexcept {
   // The loop that ran the reader and the writer is being destroyed: the worker goes now.
-  link_->close(std::make_exception_ptr(ActorDeadError("actor '" + name() + "' is stopped: its Runtime was destroyed")));
-  if (link_->process && link_->process->is_alive()) {
-    link_->process->kill();
-    link_->process->join();
+  std::vector<std::unique_ptr<ActorMessage>> failed;
+  std::shared_ptr<Process> process;
+  {
+    std::lock_guard lock(link_->mutex);
+    link_->close_locked();
+    failed = link_->take_all_locked();
+    process = link_->process;
+  }
+  const auto error = std::make_exception_ptr(ActorDeadError("actor '" + name() + "' is stopped: its Runtime was destroyed"));
+  for (auto& message : failed) message->fail(error);
+  if (process && process->is_alive()) {
+    process->kill();
+    process->join();
   }
 }
 
@@ -430,28 +555,28 @@ task<void> serve(std::shared_ptr<WorkerState> state, std::shared_ptr<ActorCore> 
       state->send(reply);
       break;
     }
-    std::shared_ptr<FutureState<std::string>> reply;
-    if (request.kind == ProcessActorKind::ask) {
-      reply = std::make_shared<FutureState<std::string>>();
-      reply->on_done([state, reply, id = request.id] {
-        if (const auto error = reply->error()) {
+    // A tell is answered too, once handled (its failure is logged here): the parent keeps each call
+    // until its answer, so that a restart can hand the unanswered ones to the next worker.
+    auto reply = std::make_shared<FutureState<std::string>>();
+    reply->on_done([state, reply, hosted, id = request.id, tell = request.kind == ProcessActorKind::tell] {
+      ProcessActorReply done;
+      done.id = id;
+      if (const auto error = reply->error()) {
+        if (!tell) {
           state->send(failure_reply(id, error));
           return;
         }
-        ProcessActorReply done;
-        done.id = id;
+        log_unobserved_failure(hosted->name(), error);
+      } else if (!tell) {
         done.result = reply->value();
-        state->send(done);
-      });
-    }
+      }
+      state->send(done);
+    });
     try {
       const auto entry = reinterpret_cast<ProcessActorEntry>(const_cast<void*>(resolve(request.entry)));
       entry(*hosted, request.method, request.arguments, reply);
     } catch (...) {
-      if (reply)
-        reply->try_set_exception(std::current_exception());
-      else
-        log_unobserved_failure(hosted->name(), std::current_exception());
+      reply->try_set_exception(std::current_exception());
     }
   }
   state->done = true;

@@ -35,3 +35,4 @@
 #include "cohort/wait.hpp"
 
 #include "cohort/actor.hpp"
+#include "cohort/supervisor.hpp"

@@ -62,16 +62,7 @@ class ActorCell final : public ActorCore {
   }
 
   /// Queues on_start (when T has one) as the first message and makes the actor known.
-  void start_actor() {
-    if constexpr (has_on_start<T>) {
-      using Start = decltype([](T& object) { return object.on_start(); });
-      // With a reply nobody reads: a failure is reported by the actor's stop, not as an unread tell.
-      using Reply = actor_reply_t<T, Start>;
-      start(make_ask_message<T>(*this, std::make_shared<FutureState<Reply>>(), Start{}));
-    } else {
-      start(nullptr);
-    }
-  }
+  void start_actor() { start(make_start_message()); }
 
  private:
   void* object() noexcept override { return &*object_; }
@@ -89,7 +80,41 @@ class ActorCell final : public ActorCore {
   }
   void drop_object() noexcept override { object_.reset(); }
 
+ public:
+  /// Under a supervisor: how a restart rebuilds the object (from copies of the first arguments).
+  void set_factory(std::function<void(std::optional<T>&)> factory) { factory_ = std::move(factory); }
+
+ private:
+  std::unique_ptr<ActorMessage> rebuild(std::exception_ptr& error) noexcept override {
+    if (!factory_) return ActorCore::rebuild(error);
+    try {
+      factory_(object_);
+    } catch (...) {
+      object_.reset();
+      error = std::current_exception();
+      return nullptr;
+    }
+    try {
+      return make_start_message();
+    } catch (...) {
+      error = std::current_exception();
+      return nullptr;
+    }
+  }
+
+  std::unique_ptr<ActorMessage> make_start_message() {
+    if constexpr (has_on_start<T>) {
+      using Start = decltype([](T& object) { return object.on_start(); });
+      // With a reply nobody reads: a failure is reported by the actor's stop, not as an unread tell.
+      using Reply = actor_reply_t<T, Start>;
+      return make_ask_message<T>(*this, std::make_shared<FutureState<Reply>>(), Start{});
+    } else {
+      return nullptr;
+    }
+  }
+
   std::optional<T> object_;
+  std::function<void(std::optional<T>&)> factory_;
 };
 
 /// The loop a new actor runs on: the calling coroutine's Runtime, else `options.runtime`, else the
@@ -274,16 +299,24 @@ ActorRef<T> spawn_process_actor(ActorOptions options, Args&&... args) {
   static_assert((detail::is_transferable_v<std::decay_t<Args>> && ...),
                 "cohort::spawn_process_actor: every constructor argument crosses to the worker process, so "
                 "cereal must be able to serialize it");
+  static_assert((std::is_copy_constructible_v<std::decay_t<Args>> && ...),
+                "cohort::spawn_process_actor: the constructor's arguments are kept to build a new worker on "
+                "restart, so they must be copyable");
   auto& loop = detail::loop_for_new_actor(options);
   const bool named = !options.name.empty();
   std::string name = named ? std::move(options.name) : detail::default_actor_name(detail::type_name<T>());
   auto core = std::make_shared<detail::ProcessActorCore>(loop, std::move(name), typeid(T), options.mailbox_size, named);
   core->start_forwarding();
   try {
-    core->launch([&](Connection child_end) {
-      ProcessOptions process{.name = core->name(), .daemon = true, .start_method = options.start_method};
-      return std::make_unique<Process>(process, &detail::host_process_actor<T, std::decay_t<Args>...>,
-                                       std::move(child_end), core->name(), args...);
+    // Kept by the core: a supervisor's restart builds the next worker from the same arguments.
+    core->launch([process = ProcessOptions{.name = core->name(), .daemon = true, .start_method = options.start_method},
+                  name = core->name(), kept = std::make_tuple(std::decay_t<Args>(args)...)](Connection child_end) {
+      return std::apply(
+          [&](const auto&... values) {
+            return std::make_unique<Process>(process, &detail::host_process_actor<T, std::decay_t<Args>...>,
+                                             std::move(child_end), name, values...);
+          },
+          kept);
     });
   } catch (...) {
     core->die("failed to start");

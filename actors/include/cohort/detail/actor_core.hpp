@@ -73,7 +73,28 @@ class ActorMessage {
 /// Why an actor refused a message.
 enum class SendRefusal { none, full, dead };
 
-class ActorCore : public std::enable_shared_from_this<ActorCore> {
+/// What a supervisor watches and restarts: an actor, or a supervisor under another.
+class SupervisedChild {
+ public:
+  virtual ~SupervisedChild() = default;
+  virtual const std::string& child_name() const noexcept = 0;
+  /// A new incarnation: the object (or the worker process) rebuilt from the same arguments; messages
+  /// queued meanwhile are handled by it. `graceful`: the old one stops first (on_stop runs); otherwise it
+  /// has just failed.
+  virtual void restart(bool graceful) = 0;
+  /// Stops for good (the supervisor stops, or gave up); waits when `wait` and not on the child's loop.
+  virtual void stop_child(bool wait) = 0;
+};
+
+/// Where a supervised child reports that its incarnation failed.
+class ChildWatcher {
+ public:
+  virtual ~ChildWatcher() = default;
+  /// The child is paused (it handles nothing) until restart() or stop_child().
+  virtual void child_failed(SupervisedChild& child, std::exception_ptr why) noexcept = 0;
+};
+
+class ActorCore : public std::enable_shared_from_this<ActorCore>, public SupervisedChild {
  public:
   /// `named`: registered under `name` for find_actor (else the name only shows in logs and errors).
   ActorCore(boost::asio::io_context& loop, std::string name, std::type_index type, std::size_t mailbox_size,
@@ -112,6 +133,14 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   /// The stop is complete: on_stop (unless died), the name is free, stopped() is done.
   void finish_stop() noexcept;
 
+  /// Under a supervisor: failures go to `watcher`, which restarts the actor (or stops it) instead of the
+  /// actor dying; `restart_on_error`: a method that throws is such a failure too.
+  void supervise(std::weak_ptr<ChildWatcher> watcher, bool restart_on_error) noexcept;
+
+  const std::string& child_name() const noexcept override { return name_; }
+  void restart(bool graceful) override;
+  void stop_child(bool wait) override;
+
   /// The ActorDeadError for a message refused now.
   std::exception_ptr dead_error() const;
   [[noreturn]] void throw_dead() const;
@@ -131,6 +160,16 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   /// The loop is being destroyed: end the far side now.
   virtual void abandon_forwarding() noexcept {}
 
+  /// This incarnation failed: true when a supervisor took it (the actor is paused until it restarts
+  /// or stops it), false when there is none.
+  bool report_failure(std::exception_ptr why) noexcept;
+  bool watcher_expired() const noexcept { return watcher_.expired(); }
+  /// Resumes handling messages after a restart.
+  void resume();
+  /// Rebuilds the object for a restart (false, with `error` set, when its constructor threw) and
+  /// returns its on_start message, if the class has one. The old object is gone already.
+  virtual std::unique_ptr<ActorMessage> rebuild(std::exception_ptr& error) noexcept;
+
   virtual void* object() noexcept = 0;
   /// on_stop, when the class has one; its exception is logged.
   virtual void call_on_stop() noexcept = 0;
@@ -147,6 +186,8 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   /// With the lock held: the queue was empty and nothing drains it; post the drain.
   void schedule_locked();
   void drain();
+  /// On the drain: the supervisor's restart of a local actor.
+  void rebuild_here(bool graceful) noexcept;
   void wake_one_sender();
   /// With the lock held: every message not handled yet (on the loop's thread, or once it is gone).
   std::vector<std::unique_ptr<ActorMessage>> take_all_locked();
@@ -173,6 +214,7 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   ActorMessage* tail_ = nullptr;
   std::atomic<std::size_t> queued_{0};  // user messages not yet taken to run (on_start is not counted)
   std::atomic<bool> senders_waiting_{false};  // room_waiters_ is not empty
+  std::atomic<bool> attention_{false};  // paused_ or restart_queued_ may be set: the drain looks
   bool started_ = false;
   bool accepting_ = false;
   bool scheduled_ = false;  // a drain is posted or running, or a coroutine method is in flight
@@ -180,6 +222,11 @@ class ActorCore : public std::enable_shared_from_this<ActorCore> {
   bool stopped_flag_ = false;
   bool loop_gone_ = false;
   bool died_ = false;  // stopped by die(): on_stop does not run
+  bool paused_ = false;  // a supervised failure waits for its supervisor: nothing is handled
+  bool restart_queued_ = false;  // restart() asked the drain to rebuild the object at its next turn
+  bool restart_graceful_ = false;
+  std::weak_ptr<ChildWatcher> watcher_;
+  bool restart_on_error_ = false;
   ActorMessage* start_message_ = nullptr;  // on_start, until the drain takes it
   std::string death_ = "is stopped";  // completes "actor 'name' ..." in ActorDeadError
   std::deque<std::shared_ptr<FutureState<void>>> room_waiters_;  // send_when_room calls, oldest first

@@ -231,7 +231,7 @@ std::unique_ptr<ActorMessage> make_tell_message(M method, Args... args) {
 }
 
 /// The worker's side of a call of `M` with `Args` on its hosted T: decoded, then queued on the hosted
-/// actor as an ask (its reply forwarded as a codec frame) or as a tell.
+/// actor, its reply forwarded as a codec frame (a tell's too: the parent awaits every call's answer).
 template <class T, class M, class... Args>
 void process_actor_entry(ActorCore& host, std::string_view method, std::string_view arguments,
                          std::shared_ptr<FutureState<std::string>> reply) {
@@ -239,7 +239,6 @@ void process_actor_entry(ActorCore& host, std::string_view method, std::string_v
   M decoded = decode_method<M>(method);
   std::unique_ptr<ActorMessage> message = std::apply(
       [&](auto&... values) -> std::unique_ptr<ActorMessage> {
-        if (!reply) return make_tell_message<T>(std::move(decoded), std::move(*values)...);
         auto local = std::make_shared<FutureState<actor_reply_t<T, M, Args...>>>();
         forward_reply(local, reply);
         return make_ask_message<T>(host, std::move(local), std::move(decoded), std::move(*values)...);

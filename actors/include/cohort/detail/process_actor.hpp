@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "cohort/connection.hpp"
 #include "cohort/detail/actor_core.hpp"
 #include "cohort/process.hpp"
+#include "cohort/task.hpp"
 
 namespace cohort::detail {
 
@@ -37,11 +39,16 @@ class ProcessActorCore : public ActorCore {
 
   /// Starts the worker (on a thread that lives as long as the program, so that a daemon worker is tied
   /// to the program, not to the thread that spawned it), waits until it has built the object (its
-  /// constructor's exception is rethrown here) and starts forwarding.
-  void launch(const WorkerFactory& make_worker);
+  /// constructor's exception is rethrown here) and starts forwarding. `make_worker` is kept: a
+  /// supervisor's restart starts a new worker with it.
+  void launch(WorkerFactory make_worker);
 
   /// The worker's process id.
   int pid() const noexcept;
+
+  /// A new worker, built from the same arguments; the calls the old one did not answer (but the one it
+  /// was handling, if it died) go to the new one first.
+  void restart(bool graceful) override;
 
   struct Link;
 
@@ -53,7 +60,15 @@ class ProcessActorCore : public ActorCore {
   void forward_stop() override;
   void abandon_forwarding() noexcept override;
 
+  void start_worker();
+  void relaunch_worker() noexcept;
+  static task<void> read_replies(std::shared_ptr<Link> link, std::uint64_t generation,
+                                 std::shared_ptr<Connection> connection, std::shared_ptr<Process> process);
+  /// The worker of the current generation has ended: after a stop (`stopped`), or died for `reason`.
+  void worker_ended(bool stopped, const std::string& reason) noexcept;
+
   std::shared_ptr<Link> link_;
+  WorkerFactory make_worker_;
 };
 
 template <class T, class... Args>

@@ -28,7 +28,7 @@ namespace cohort::detail {
 enum class ProcessActorKind : std::uint8_t { ask = 0, tell = 1, stop = 2 };
 
 struct ProcessActorRequest {
-  std::uint64_t id = 0;  // answered by the reply of the same id (asks and stop)
+  std::uint64_t id = 0;  // answered by the reply of the same id
   ProcessActorKind kind = ProcessActorKind::ask;
   FunctionAddress entry;
   std::string method;
@@ -53,7 +53,7 @@ struct ProcessActorReply {
 };
 
 /// The worker's side of a request: decodes the method and the arguments and queues the call on
-/// `host`, the actor it hosts. `reply` (null for a tell) gets the result's codec frame or the error.
+/// `host`, the actor it hosts. `reply` gets the result's codec frame or the error.
 using ProcessActorEntry = void (*)(ActorCore& host, std::string_view method, std::string_view arguments,
                                    std::shared_ptr<FutureState<std::string>> reply);
 
