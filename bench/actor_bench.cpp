@@ -3,8 +3,11 @@
 //   actor_tell:    200,000 tells of Counter::add(1), then one ask; messages per second.
 // Two ways to reach the actor: from a coroutine on the actor's own loop (co_await ask; "on one loop"),
 // and from a plain thread to an actor on another thread (call().get(), as Pykka's proxy.add(1).get()).
+// And a process actor, as anchors/manager_object_call.py measures a BaseManager-hosted object (anchor 16):
+//   process_actor_call: 10,000 asks of Counter::add(1) one at a time, from a coroutine; calls per second.
 // Prints one JSON line per workload ("cohort_" + the anchor's name, with "_thread" for the second way).
 // Usage: actor_bench [actor_ask_rtt] [actor_tell] [actor_ask_rtt_thread] [actor_tell_thread]
+//                    [process_actor_call]
 #include <cohort/cohort.hpp>
 
 #include <chrono>
@@ -21,6 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr long asks = 20'000;
 constexpr long tells = 200'000;
+constexpr long process_calls = 10'000;
 
 class Counter {
  public:
@@ -50,6 +54,15 @@ cohort::task<double> tell_once(cohort::ActorRef<Counter> counter) {
   co_return tells / elapsed;
 }
 
+cohort::task<double> process_call_once(cohort::ActorRef<Counter> counter) {
+  const long before = co_await counter.ask(&Counter::get);
+  const auto start = Clock::now();
+  for (long i = 0; i < process_calls; ++i) co_await counter.ask(&Counter::add, 1L);
+  const double elapsed = seconds_since(start);
+  if (co_await counter.ask(&Counter::get) != before + process_calls) throw std::logic_error("lost calls");
+  co_return process_calls / elapsed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,6 +77,14 @@ int main(int argc, char** argv) {
     };
     if (wanted("actor_ask_rtt")) emit_like_anchor("cohort_actor_ask_rtt", on_loop(ask_rtt_once), "us/call");
     if (wanted("actor_tell")) emit_like_anchor("cohort_actor_tell", on_loop(tell_once), "msgs/s");
+    if (wanted("process_actor_call")) {
+      // As the anchor: the worker is forked, and started before the clock.
+      auto hosted = cohort::spawn_process_actor<Counter>(
+          {.runtime = &runtime, .start_method = cohort::StartMethod::fork});
+      emit_like_anchor("cohort_process_actor_call",
+                       measure_like_anchor([&] { return runtime.run(process_call_once(hosted)); }), "calls/s");
+      runtime.run(hosted.stop());
+    }
   }
   // From this thread to an actor on the default runtime's loop thread.
   auto counter = cohort::spawn_actor<Counter>();

@@ -23,6 +23,7 @@ ROUND_TRIP_TAIL_MAX = 10.0
 GATHER_VS_PYTHON_MIN = 30.0
 ACTOR_VS_PYKKA_MIN = 100.0
 ACTOR_VS_CAF_MIN = 1.0
+PROCESS_ACTOR_VS_MANAGER_MIN = 50.0
 
 
 def run_key(run_name):
@@ -195,6 +196,10 @@ def main():
         add(what.replace("from a coroutine on the actor's loop", "call().get() from another thread")
             .replace("on the actor's loop", "from another thread"),
             driver_value(name + "_thread"), unit, "Pykka ThreadingActor (anchor 15)", py_value(name), higher)
+
+    add("process actor: ask round trip x 10k, fork", driver_value("process_actor_call"), "calls/s",
+        "Python BaseManager-hosted object (anchor 16)", py_value("process_actor_call"), True,
+        f">= {PROCESS_ACTOR_VS_MANAGER_MIN:.0f}x", at_least(PROCESS_ACTOR_VS_MANAGER_MIN))
 
     million = drivers.get("cohort_million_futures")
     if million:

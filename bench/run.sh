@@ -49,6 +49,7 @@ echo "== Python anchors" >&2
   done
   # Pykka is Debian's package, installed for Debian's Python.
   /usr/bin/python3 "$here/anchors/pykka_actor.py"
+  "$python" "$here/anchors/manager_object_call.py"
 } | tee "$out/python.jsonl"
 
 echo >&2
