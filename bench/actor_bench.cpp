@@ -13,7 +13,7 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "anchor_driver.hpp"
+#include "actor_workload.hpp"
 
 namespace {
 
@@ -22,8 +22,8 @@ using cohort_bench::measure_like_anchor;
 using cohort_bench::seconds_since;
 using Clock = std::chrono::steady_clock;
 
-constexpr long asks = 20'000;
-constexpr long tells = 200'000;
+constexpr long asks = cohort_bench::actor_asks;
+constexpr long tells = cohort_bench::actor_tells;
 constexpr long process_calls = 10'000;
 
 class Counter {
@@ -35,13 +35,18 @@ class Counter {
   long n_ = 0;
 };
 
-cohort::task<double> ask_rtt_once(cohort::ActorRef<Counter> counter) {
+/// Seconds for `n` asks of add(1), one at a time; checks that every one arrived.
+cohort::task<double> timed_asks(cohort::ActorRef<Counter> counter, long n) {
   const long before = co_await counter.ask(&Counter::get);
   const auto start = Clock::now();
-  for (long i = 0; i < asks; ++i) co_await counter.ask(&Counter::add, 1L);
+  for (long i = 0; i < n; ++i) co_await counter.ask(&Counter::add, 1L);
   const double elapsed = seconds_since(start);
-  if (co_await counter.ask(&Counter::get) != before + asks) throw std::logic_error("lost asks");
-  co_return elapsed / asks * 1e6;
+  if (co_await counter.ask(&Counter::get) != before + n) throw std::logic_error("lost asks");
+  co_return elapsed;
+}
+
+cohort::task<double> ask_rtt_once(cohort::ActorRef<Counter> counter) {
+  co_return co_await timed_asks(std::move(counter), asks) / asks * 1e6;
 }
 
 cohort::task<double> tell_once(cohort::ActorRef<Counter> counter) {
@@ -55,12 +60,7 @@ cohort::task<double> tell_once(cohort::ActorRef<Counter> counter) {
 }
 
 cohort::task<double> process_call_once(cohort::ActorRef<Counter> counter) {
-  const long before = co_await counter.ask(&Counter::get);
-  const auto start = Clock::now();
-  for (long i = 0; i < process_calls; ++i) co_await counter.ask(&Counter::add, 1L);
-  const double elapsed = seconds_since(start);
-  if (co_await counter.ask(&Counter::get) != before + process_calls) throw std::logic_error("lost calls");
-  co_return process_calls / elapsed;
+  co_return process_calls / co_await timed_asks(std::move(counter), process_calls);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "anchor_driver.hpp"
+#include "actor_workload.hpp"
 
 namespace {
 
@@ -18,8 +18,8 @@ using cohort_bench::measure_like_anchor;
 using cohort_bench::seconds_since;
 using Clock = std::chrono::steady_clock;
 
-constexpr long asks = 20'000;
-constexpr long tells = 200'000;
+constexpr long asks = cohort_bench::actor_asks;
+constexpr long tells = cohort_bench::actor_tells;
 
 caf::behavior counter(caf::event_based_actor*, std::shared_ptr<long> n) {
   return {[n](long k) { return *n += k; }};

@@ -347,18 +347,54 @@ std::vector<std::unique_ptr<ActorMessage>> ActorCore::take_all_locked() {
   return taken;
 }
 
+namespace {
+
+/// The completion handler of a coroutine method. It owns the message (the method's frame, destroyed
+/// before it, may refer to the arguments stored there). Destroyed without being called, it is the
+/// loop's destruction taking the method's frame with it: the object may go now.
+class MethodEnded {
+ public:
+  MethodEnded(std::shared_ptr<ActorCore> core, std::unique_ptr<ActorMessage> message)
+      : core_(std::move(core)), message_(std::move(message)) {}
+  MethodEnded(MethodEnded&&) noexcept = default;
+  MethodEnded& operator=(MethodEnded&&) noexcept = default;
+  ~MethodEnded() {
+    if (!core_) return;
+    message_.reset();
+    core_->method_abandoned();
+  }
+
+  void operator()(std::exception_ptr error) {
+    auto core = std::move(core_);
+    message_.reset();
+    core->coroutine_ended(std::move(error));
+  }
+
+ private:
+  std::shared_ptr<ActorCore> core_;
+  std::unique_ptr<ActorMessage> message_;
+};
+
+}  // namespace
+
 void ActorCore::start_coroutine(std::unique_ptr<ActorMessage> message) {
   auto* raw = message.get();
-  // The completion handler owns the message: the method's frame, destroyed before it, may refer to
-  // the arguments stored there.
+  method_in_flight_ = true;
   asio::co_spawn(ActorExecutor(shared_from_this()), raw->run_async(object(), *this),
-                 [self = shared_from_this(), message = std::move(message)](std::exception_ptr error) mutable {
-                   message.reset();
-                   if (self->method_ended(error)) self->drain();
-                 });
+                 MethodEnded(shared_from_this(), std::move(message)));
+}
+
+void ActorCore::coroutine_ended(std::exception_ptr error) {
+  if (method_ended(std::move(error))) drain();
+}
+
+void ActorCore::method_abandoned() noexcept {
+  method_in_flight_ = false;
+  if (loop_gone_) drop_object();
 }
 
 bool ActorCore::method_ended(std::exception_ptr error) noexcept {
+  method_in_flight_ = false;
   current_chain_.reset();
   const bool was_starting = std::exchange(starting_, false);
   if (!error) return true;
@@ -491,8 +527,10 @@ void ActorCore::shutdown_with_loop() noexcept {
   if (forwards_) abandon_forwarding();
   for (auto& message : dropped) message->fail(dead_error());
   for (auto& waiter : waiters) waiter->try_set_value();
-  // The object stays: a coroutine method's frame, destroyed after this by the loop, may still use it.
   if (!died_) call_on_stop();
+  // A coroutine method's frame, destroyed after this with the loop, may still use the object: then it
+  // goes with that frame (MethodEnded), else now (an object holding refs to others would keep them).
+  if (!method_in_flight_) drop_object();
   forget();
   stopped_->try_set_value();
 }
@@ -517,8 +555,10 @@ void ActorCore::forget() noexcept {
 ActorCore* actor_of(const Executor& executor) noexcept {
   if (const auto* actor = executor.target<ActorExecutor>()) return &actor->core();
   // A task started on the actor's executor (spawn(co_await this_coro::executor, ...)) runs on a strand of it.
-  if (const auto* strand = executor.target<asio::strand<Executor>>())
-    if (const auto* actor = strand->get_inner_executor().target<ActorExecutor>()) return &actor->core();
+  if (const auto* strand = executor.target<asio::strand<Executor>>()) {
+    const Executor inner = strand->get_inner_executor();  // a copy: what target() points into must live
+    if (const auto* actor = inner.target<ActorExecutor>()) return &actor->core();
+  }
   return nullptr;
 }
 

@@ -141,6 +141,11 @@ class ActorCore : public std::enable_shared_from_this<ActorCore>, public Supervi
   void restart(bool graceful) override;
   void stop_child(bool wait) override;
 
+  /// A coroutine method has ended (with `error`, if it threw): draining goes on.
+  void coroutine_ended(std::exception_ptr error);
+  /// A coroutine method's frame was destroyed unfinished (its loop is being destroyed).
+  void method_abandoned() noexcept;
+
   /// The ActorDeadError for a message refused now.
   std::exception_ptr dead_error() const;
   [[noreturn]] void throw_dead() const;
@@ -235,6 +240,7 @@ class ActorCore : public std::enable_shared_from_this<ActorCore>, public Supervi
   ActorMessage* pending_ = nullptr;  // taken from the queue in one go, handled in order
   std::shared_ptr<const CallChain> current_chain_;
   bool starting_ = false;  // that message is on_start
+  bool method_in_flight_ = false;  // a coroutine method runs
 
   std::shared_ptr<FutureState<void>> stopped_;
 };

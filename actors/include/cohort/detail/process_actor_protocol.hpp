@@ -95,20 +95,6 @@ M decode_method(std::string_view bytes) {
   }
 }
 
-/// The arguments of a call, decoded as remote_entry decodes a function's.
-template <class... Args>
-std::tuple<std::unique_ptr<Args>...> decode_arguments(std::string_view arguments) {
-  std::tuple<std::unique_ptr<Args>...> loaded{construct_for_loading<Args>()...};
-  BinaryReader archive(arguments);
-  try {
-    std::apply([&](auto&... values) { (archive(*values), ...); }, loaded);
-  } catch (...) {
-    rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), true);
-  }
-  if (archive.remaining() != 0) throw_trailing_bytes(type_name<std::tuple<Args...>>(), archive.remaining());
-  return loaded;
-}
-
 /// The reply of an ask settled on the hosted actor, sent on as the value's codec frame.
 template <class R>
 void forward_reply(const std::shared_ptr<FutureState<R>>& local, const std::shared_ptr<FutureState<std::string>>& reply) {

@@ -89,22 +89,27 @@ std::unique_ptr<T> construct_for_loading() {
     return std::unique_ptr<T>(cereal::access::construct<T>());
 }
 
+/// The arguments of a call, decoded from its frame; SerializationError when they are not `Args...`.
+template <class... Args>
+std::tuple<std::unique_ptr<Args>...> decode_arguments(std::string_view arguments) {
+  std::tuple<std::unique_ptr<Args>...> loaded{construct_for_loading<Args>()...};
+  BinaryReader archive(arguments);
+  try {
+    std::apply([&](auto&... values) { (archive(*values), ...); }, loaded);
+  } catch (...) {
+    rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), true);
+  }
+  if (archive.remaining() != 0) throw_trailing_bytes(type_name<std::tuple<Args...>>(), archive.remaining());
+  return loaded;
+}
+
 template <class F, class... Args>
 void remote_entry(const void* target, std::string_view arguments, std::string* result) {
   // If you get an error on the following line, the function cannot be called with the arguments given.
   static_assert(stored_call<F, Args...>::callable,
                 "cohort: fn(args...) is not a valid call for a process: check the number and the types of the "
                 "arguments (each is passed as an rvalue of its type, or as an lvalue to a T& parameter)");
-  std::tuple<std::unique_ptr<Args>...> loaded{construct_for_loading<Args>()...};
-  {
-    BinaryReader archive(arguments);
-    try {
-      std::apply([&](auto&... values) { (archive(*values), ...); }, loaded);
-    } catch (...) {
-      rethrow_as_serialization_error(type_name<std::tuple<Args...>>(), true);
-    }
-    if (archive.remaining() != 0) throw_trailing_bytes(type_name<std::tuple<Args...>>(), archive.remaining());
-  }
+  auto loaded = decode_arguments<Args...>(arguments);
   // The decoded arguments are used once: they are passed as a Process's stored arguments are, as
   // rvalues (a by-value parameter takes its argument without a copy) except to T& parameters.
   const auto call = [&]() -> decltype(auto) {
