@@ -80,14 +80,14 @@ class ActorSystem final : public asio::execution_context::service {
   std::shared_ptr<LoopActors> actors_;
 };
 
-namespace {
-
-std::string describe(const std::exception_ptr& error) {
-  const auto failure = describe_failure(error);
-  return failure.type + ": " + failure.message;
+std::string describe_error(const std::exception_ptr& error) noexcept {
+  try {
+    const auto failure = describe_failure(error);
+    return failure.type + ": " + failure.message;
+  } catch (...) {
+    return "an error";
+  }
 }
-
-}  // namespace
 
 std::exception_ptr destroyed_mid_method_error(const ActorCore& actor) {
   return std::make_exception_ptr(
@@ -96,7 +96,7 @@ std::exception_ptr destroyed_mid_method_error(const ActorCore& actor) {
 
 void log_unobserved_failure(const std::string& actor, std::exception_ptr error) noexcept {
   try {
-    log_warning(fmt::format("actor '{}': a method nobody awaits failed with {}", actor, describe(error)));
+    log_warning(fmt::format("actor '{}': a method nobody awaits failed with {}", actor, describe_error(error)));
   } catch (...) {
     log_warning("actor: a method nobody awaits failed");
   }
@@ -403,12 +403,7 @@ bool ActorCore::method_ended(std::exception_ptr error) noexcept {
   if ((was_starting || restart_on_error_) && report_failure(error)) return true;
   if (!was_starting) return true;
   // on_start failed: the actor never runs. What was sent meanwhile fails; on_stop does not run.
-  std::string reason;
-  try {
-    reason = "failed to start: on_start threw " + describe(error);
-  } catch (...) {
-    reason = "failed to start: on_start threw";
-  }
+  std::string reason = "failed to start: on_start threw " + describe_error(error);
   log_warning("actor '" + name_ + "' " + reason);
   die(std::move(reason));
   return false;
@@ -480,8 +475,8 @@ void ActorCore::rebuild_here(bool graceful) noexcept {
   std::exception_ptr error;
   auto start = rebuild(error);
   if (error) {
-    log_warning("actor '" + name_ + "': its constructor failed on restart: " + describe(error));
-    if (!report_failure(error)) die("failed to restart: its constructor threw " + describe(error));
+    log_warning("actor '" + name_ + "': its constructor failed on restart: " + describe_error(error));
+    if (!report_failure(error)) die("failed to restart: its constructor threw " + describe_error(error));
     return;
   }
   if (start) {

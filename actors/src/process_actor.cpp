@@ -205,7 +205,15 @@ struct ProcessActorCore::Link {
     if (auto wake = std::move(writer_wake)) wake->try_set_value();  // it only posts the writer's resumption
   }
 
-  /// The worker of `gen` is gone: stops its writer. With the lock held.
+  /// Asks the worker to stop once it has handled what it has. With the lock held.
+  void queue_stop_locked() {
+    ProcessActorRequest request;
+    request.kind = ProcessActorKind::stop;
+    request.id = stop_id = ++next_id;
+    queue_locked(dumps(request));
+  }
+
+  /// The current worker is gone: stops its writer. With the lock held.
   void close_locked() {
     open = false;
     outgoing.clear();
@@ -433,10 +441,7 @@ void ProcessActorCore::forward_stop() {
     if (link_->open) {
       // Answered once the worker's actor has handled everything before it and run on_stop; the reader
       // then finishes the stop here.
-      ProcessActorRequest request;
-      request.kind = ProcessActorKind::stop;
-      request.id = link_->stop_id = ++link_->next_id;
-      link_->queue_locked(dumps(request));
+      link_->queue_stop_locked();
       return;
     }
     failed = link_->take_all_locked();  // no worker (it failed and is being stopped for good)
@@ -453,10 +458,7 @@ void ProcessActorCore::restart(bool graceful) {
       if (graceful) {
         // The worker handles what it has, runs on_stop and exits; a new one takes the rest.
         link_->restart_after_stop = true;
-        ProcessActorRequest request;
-        request.kind = ProcessActorKind::stop;
-        request.id = link_->stop_id = ++link_->next_id;
-        link_->queue_locked(dumps(request));
+        link_->queue_stop_locked();
       } else {
         link_->restart_on_death = true;
         kill = link_->process;

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <vector>
 
-#include "cohort/detail/remote_failure.hpp"
 #include "cohort/log.hpp"
 
 namespace cohort {
@@ -19,15 +18,6 @@ namespace cohort {
 namespace detail {
 
 namespace {
-
-std::string describe(const std::exception_ptr& error) {
-  try {
-    const auto failure = describe_failure(error);
-    return failure.type + ": " + failure.message;
-  } catch (...) {
-    return "an error";
-  }
-}
 
 std::string default_supervisor_name() {
   static std::atomic<unsigned> counter{0};
@@ -92,7 +82,7 @@ class SupervisorCore final : public ChildWatcher, public SupervisedChild, public
     }
     if (give_up) {
       log_error(fmt::format("supervisor '{}' gives up: '{}' failed ({}), {} restarts within {} ms", name_,
-                            child.child_name(), describe(why), restarts,
+                            child.child_name(), describe_error(why), restarts,
                             std::chrono::duration_cast<std::chrono::milliseconds>(options_.within).count()));
       if (auto parent = parent_.lock()) {
         // The parent decides: it restarts this supervisor (and so every child here) or gives up too.
@@ -104,7 +94,7 @@ class SupervisorCore final : public ChildWatcher, public SupervisedChild, public
       return;
     }
     log_warning(fmt::format("supervisor '{}': restarting '{}' after it failed ({}){}", name_, child.child_name(),
-                            describe(why), affected.size() > 1 ? fmt::format(", with {} siblings", affected.size() - 1) : ""));
+                            describe_error(why), affected.size() > 1 ? fmt::format(", with {} siblings", affected.size() - 1) : ""));
     for (const auto& each : affected) each->restart(each.get() != &child);
   }
 

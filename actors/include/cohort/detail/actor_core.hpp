@@ -250,6 +250,9 @@ class ActorCore : public std::enable_shared_from_this<ActorCore>, public Supervi
 /// is waiting for it.
 std::shared_ptr<const CallChain> chain_for_ask(const Executor& caller, const ActorCore& target);
 
+/// "type: message" of an exception, for logs and reasons; never throws.
+std::string describe_error(const std::exception_ptr& error) noexcept;
+
 /// The actor whose coroutine method runs on `executor`, or null.
 ActorCore* actor_of(const Executor& executor) noexcept;
 
