@@ -24,6 +24,8 @@ GATHER_VS_PYTHON_MIN = 30.0
 ACTOR_VS_PYKKA_MIN = 100.0
 ACTOR_VS_CAF_MIN = 1.0
 PROCESS_ACTOR_VS_MANAGER_MIN = 50.0
+HTTP_VS_AIOHTTP_MIN = 10.0
+IDLE_ACTOR_MAX_BYTES = 1024
 
 
 def run_key(run_name):
@@ -200,6 +202,28 @@ def main():
     add("process actor: ask round trip x 10k, fork", driver_value("process_actor_call"), "calls/s",
         "Python BaseManager-hosted object (anchor 16)", py_value("process_actor_call"), True,
         f">= {PROCESS_ACTOR_VS_MANAGER_MIN:.0f}x", at_least(PROCESS_ACTOR_VS_MANAGER_MIN))
+
+    # Savina (ping-pong, thread ring, counting actor) and a million idle actors, beside CAF.
+    for name, what, unit, higher, target, met in (
+            ("savina_ping_pong", "Savina ping-pong, 40k round trips", "msgs/s", True, "ahead (> 1x)",
+             at_least(ACTOR_VS_CAF_MIN)),
+            ("savina_thread_ring", "Savina thread ring, 100 actors, 100k hops", "hops/s", True, "ahead (> 1x)",
+             at_least(ACTOR_VS_CAF_MIN)),
+            ("savina_counting", "Savina counting actor, 1M messages", "msgs/s", True, "ahead (> 1x)",
+             at_least(ACTOR_VS_CAF_MIN)),
+            ("idle_actors_spawn", "1,000,000 idle actors: spawn", "us/actor", False, None, None),
+            ("idle_actors_bytes", "1,000,000 idle actors: resident memory", "bytes/actor", False,
+             f"< {IDLE_ACTOR_MAX_BYTES} bytes", lambda value, speedup: value is not None and value < IDLE_ACTOR_MAX_BYTES)):
+        add(what, driver_value(name), unit, "CAF 0.17, default scheduler", caf_value(name), higher, target, met)
+
+    # The HTTP service under wrk (bench/http_bench.sh), cohort's beside the same service in aiohttp.
+    add("HTTP service: GET of a cached count, wrk -c64", driver_value("http_cached"), "req/s",
+        "aiohttp + ProcessPoolExecutor", py_value("http_cached"), True, f">= {HTTP_VS_AIOHTTP_MIN:.0f}x",
+        at_least(HTTP_VS_AIOHTTP_MIN))
+    add("HTTP service: that GET's p99 latency", driver_value("http_cached_p99"), "ms",
+        "aiohttp + ProcessPoolExecutor", py_value("http_cached_p99"), False)
+    add("HTTP service: loop lag p99 while CPU-heavy requests run in the pool", driver_value("http_lag_under_cpu"),
+        "ms", "aiohttp + ProcessPoolExecutor", py_value("http_lag_under_cpu"), False)
 
     million = drivers.get("cohort_million_futures")
     if million:

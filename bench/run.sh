@@ -11,11 +11,13 @@ out=$build/results/$(date +%Y%m%dT%H%M%S)
 python=${PYTHON:-python3}
 
 "$root/scripts/install-deps.sh" --bench
+# Examples on, for the HTTP service that http_bench.sh loads; only that one is built.
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_TESTS=OFF \
-  -DCOHORT_BUILD_EXAMPLES=OFF -DCOHORT_BUILD_BENCHMARKS=ON >/dev/null
+  -DCOHORT_BUILD_EXAMPLES=ON -DCOHORT_BUILD_BENCHMARKS=ON >/dev/null
 # Two jobs at most: the machine this runs on has two cores and is shared.
 cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench cohort_pool_bench queue_throughput \
-  value_lock_incr actor_bench caf_actor_bench
+  value_lock_incr actor_bench caf_actor_bench savina_bench caf_savina_bench \
+  example_http_service_program
 mkdir -p "$out"
 
 echo "== cohort and its C++ peers" >&2
@@ -30,8 +32,14 @@ echo "== cohort multiprocessing drivers" >&2
   "$build/bench/cohort_pool_bench"
   "$build/bench/actor_bench"
   "$build/bench/caf_actor_bench"
+  "$build/bench/savina_bench" savina_ping_pong savina_thread_ring savina_counting
+  "$build/bench/caf_savina_bench" savina_ping_pong savina_thread_ring savina_counting
+  # Each alone in its process, so that the resident memory is that of the idle actors.
+  "$build/bench/savina_bench" idle_actors
+  "$build/bench/caf_savina_bench" idle_actors
   # Alone in its process, so that its peak resident memory is its own.
   "$build/bench/cohort_pool_bench" million_futures
+  "$here/http_bench.sh" cohort "$build/examples/http_service"
 } | tee "$out/cohort_drivers.jsonl"
 
 echo "== Python anchors" >&2
@@ -50,6 +58,7 @@ echo "== Python anchors" >&2
   # Pykka is Debian's package, installed for Debian's Python.
   /usr/bin/python3 "$here/anchors/pykka_actor.py"
   "$python" "$here/anchors/manager_object_call.py"
+  "$here/http_bench.sh" aiohttp
 } | tee "$out/python.jsonl"
 
 echo >&2

@@ -22,6 +22,9 @@ struct TaskControl;
 /// loop (then `shared` is set: that executor serves every such task), else a new strand of the loop.
 Executor task_executor(const Executor& executor, bool& shared);
 std::shared_ptr<TaskControl> make_task_control(const Executor& executor);
+/// A control whose task runs on `strand` itself, an executor made by task_executor (the one a socket
+/// accepted for the task is bound to, say).
+std::shared_ptr<TaskControl> make_task_control_on(Executor strand);
 /// Starts `body` on the control's strand, bound to its cancellation signal; if cancel() came first, the
 /// body never runs and `state` ends cancelled. `on_exit` runs once the coroutine has fully finished.
 void start_task(const std::shared_ptr<TaskControl>& control, task<void> body,

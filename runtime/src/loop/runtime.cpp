@@ -125,6 +125,10 @@ std::shared_ptr<TaskControl> make_task_control(const Executor& executor) {
   return std::make_shared<TaskControl>(task_executor(executor, shared));
 }
 
+std::shared_ptr<TaskControl> make_task_control_on(Executor strand) {
+  return std::make_shared<TaskControl>(std::move(strand));
+}
+
 namespace {
 
 /// Runs on the control's executor, where the task is to start.
