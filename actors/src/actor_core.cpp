@@ -207,7 +207,7 @@ task<void> ActorCore::send_when_room(std::unique_ptr<ActorMessage> message) {
 }
 
 void ActorCore::request_stop() {
-  std::deque<std::shared_ptr<FutureState<void>>> waiters;
+  RoomWaiters waiters;
   {
     std::lock_guard lock(mutex_);
     if (!accepting_) return;
@@ -491,7 +491,7 @@ void ActorCore::forward_stop() { finish_stop(); }
 
 void ActorCore::finish_stop() noexcept {
   if (!died_) call_on_stop();
-  std::deque<std::shared_ptr<FutureState<void>>> waiters;
+  RoomWaiters waiters;
   {
     std::lock_guard lock(mutex_);
     stopped_flag_ = true;
@@ -506,7 +506,7 @@ void ActorCore::finish_stop() noexcept {
 
 void ActorCore::shutdown_with_loop() noexcept {
   std::vector<std::unique_ptr<ActorMessage>> dropped;
-  std::deque<std::shared_ptr<FutureState<void>>> waiters;
+  RoomWaiters waiters;
   bool was_stopped = false;
   {
     std::lock_guard lock(mutex_);
