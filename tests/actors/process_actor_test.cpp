@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -73,7 +74,20 @@ using cohort_test::eventually_gone;
 using cohort_test::process_gone;
 
 /// Every test leaves no descriptor, shared-memory segment or zombie behind.
-class ProcessActor : public cohort_test::LeavesNothingBehind {};
+class ProcessActor : public cohort_test::LeavesNothingBehind {
+ protected:
+  void SetUp() override {
+    LeavesNothingBehind::SetUp();
+#if defined(__SANITIZE_THREAD__)
+    // A process actor's worker is forked from its launcher thread, with the caller's threads running,
+    // and then starts threads of its own: GCC 12's ThreadSanitizer refuses that ("starting new threads
+    // after multi-threaded fork is not supported") and can hang in its allocator in such a child. glibc
+    // allows it; spawn and forkserver, which these tests also run under, start from one thread.
+    if (cohort::get_start_method() == cohort::StartMethod::fork)
+      GTEST_SKIP() << "ThreadSanitizer cannot follow a child forked from several threads that starts threads";
+#endif
+  }
+};
 
 TEST_F(ProcessActor, AsksTellsAndCallsCrossToTheWorker) {
   cohort::run([]() -> cohort::task<void> {
@@ -181,7 +195,7 @@ TEST_F(ProcessActor, FoundByNameAndReachedFromAPlainThread) {
   cohort::Runtime runtime;
   runtime.run([]() -> cohort::task<void> {
     auto account = cohort::spawn_process_actor<Account>({.name = "savings"}, 50L);
-    long seen = 0;
+    std::atomic<long> seen{0};
     std::thread caller([&seen] {
       auto found = cohort::find_actor<Account>("savings");
       if (found) seen = found->call(&Account::deposit, 1L).get(5s);
