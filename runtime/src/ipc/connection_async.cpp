@@ -1,13 +1,16 @@
 // Connection's coroutine side: the same messages, with the waits done by the event loop (Asio readiness
-// of the ring's socket) instead of a sleeping thread. It does not poll before waiting: the loop has other
-// work to run.
+// of the ring's socket) instead of a sleeping thread.
+#include <chrono>
 #include <optional>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
 
 #include "cohort/connection.hpp"
+#include "cohort/detail/spin_wait.hpp"
 #include "cohort/error.hpp"
 #include "loop/borrowed_descriptor.hpp"
 #include "ipc/pipe_stream.hpp"
@@ -23,6 +26,16 @@ namespace asio = boost::asio;
 template <class Ready>
 task<bool> async_wait_until(const detail::PipeRingEnd& ring, std::atomic<std::uint32_t>& sleepers, Ready ready,
                             const char* what) {
+  // First a look between the loop's other handlers, for as long as a loop thread polls before it
+  // sleeps: the answer of a process that is working on it (a process actor's reply) usually comes
+  // within microseconds, and while this side is not counted asleep the other sends no wake-up, so the
+  // round trip makes no system call on either side. A loop with other work runs it between the looks.
+  const Executor executor = co_await asio::this_coro::executor;
+  const auto give_up = std::chrono::steady_clock::now() + detail::spin_before_sleep;
+  do {
+    co_await asio::post(executor, asio::use_awaitable);
+    if (ready()) co_return true;
+  } while (std::chrono::steady_clock::now() < give_up);
   std::optional<detail::BorrowedDescriptor> watch;
   for (;;) {
     {
