@@ -63,6 +63,10 @@ class Connection {
   }
 
   void send_bytes(std::string_view bytes);
+  /// send_bytes if the pipe has room for the whole message now (then true); else sends nothing and
+  /// returns false at once. EOFError when the other end is closed. For a sender that must not wait
+  /// (an event loop) and queues what does not fit.
+  bool try_send_bytes(std::string_view bytes);
   /// One whole message. `max_length`: a longer message throws Error (and is consumed), as in Python.
   std::string recv_bytes(std::optional<std::size_t> max_length = std::nullopt);
 

@@ -202,6 +202,18 @@ void Connection::send_bytes(std::string_view bytes) {
   write_stream({reinterpret_cast<const char*>(&header), sizeof header}, bytes, "Connection.send");
 }
 
+bool Connection::try_send_bytes(std::string_view bytes) {
+  constexpr const char* what = "Connection.try_send";
+  check_writable("try_send");
+  detail::check_message_size(bytes.size(), what);
+  if (detail::peer_closed(out_)) throw EOFError(fmt::format("{}: the other end is closed", what));
+  if (detail::ring_writable(out_) < sizeof(detail::MessageHeader) + bytes.size()) return false;
+  const detail::MessageHeader header{detail::message_magic, 0, bytes.size()};
+  detail::FrameWriter writer({reinterpret_cast<const char*>(&header), sizeof header}, bytes);
+  // It fits: one advance writes it whole (only this end writes to the ring).
+  return writer.advance(out_, what);
+}
+
 void Connection::recv_into(std::string& body) {
   check_readable("recv");
   detail::WaiterCount present(in_.control->readers_present);
