@@ -63,7 +63,12 @@ TEST(ActorPipeline, ASlowStageSlowsTheProducerAndMemoryStaysFlat) {
     co_await sink.stop();
   }(growth_kib, bytes));
   EXPECT_EQ(bytes, records * 4096);  // nothing lost
+#if !defined(__SANITIZE_ADDRESS__)
+  // (AddressSanitizer keeps freed blocks in a quarantine of 256 MiB to catch uses after free, so there
+  // resident memory grows by that whatever the pipeline does; example.actor_pipeline checks the same
+  // flatness under it with a small quarantine.)
   EXPECT_LT(growth_kib, 8 * 1024) << "resident memory grew by " << growth_kib << " KiB";
+#endif
 }
 
 TEST(ActorPipeline, AFullMailboxRefusesATellAtOnce) {
