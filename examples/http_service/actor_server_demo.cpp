@@ -7,9 +7,8 @@
 #include "service.hpp"
 
 #include <boost/json.hpp>
-
-#include <cstdio>
 #include <fmt/format.h>
+
 #include <future>
 #include <iostream>
 #include <string>

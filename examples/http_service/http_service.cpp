@@ -6,6 +6,7 @@
 // --port 0 (the default) picks a free port; the port is printed, and written to PATH when given.
 #include "service.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
