@@ -191,6 +191,42 @@ TEST_F(ProcessActor, WhatCannotCrossFailsWithASerializationError) {
   }());
 }
 
+/// What it was told, in order: the first letter of each text and their total size.
+class Journal {
+ public:
+  void add(std::string text) {
+    firsts_ += text.front();
+    bytes_ += text.size();
+  }
+  std::string firsts() const { return firsts_ + ":" + std::to_string(bytes_); }
+
+ private:
+  std::string firsts_;
+  std::size_t bytes_ = 0;
+};
+
+// Requests go straight into the pipe while it has room and queue behind a full one; either way they
+// arrive in the order sent, and the replies come back the same way.
+TEST_F(ProcessActor, MessagesKeepTheirOrderPastAFullPipe) {
+  cohort::run([]() -> cohort::task<void> {
+    auto journal = cohort::spawn_process_actor<Journal>();
+    std::string expected;
+    std::size_t bytes = 0;
+    for (int i = 0; i < 60; ++i) {
+      // Every third is large: 20 of them fill the pipe several times over.
+      const std::size_t size = i % 3 == 0 ? 300'000 : 16;
+      const char first = static_cast<char>('a' + i % 26);
+      journal.tell(&Journal::add, std::string(size, first));
+      expected += first;
+      bytes += size;
+    }
+    std::vector<cohort::Future<std::string>> asks;
+    for (int i = 0; i < 5; ++i) asks.push_back(journal.call(&Journal::firsts));
+    EXPECT_EQ(co_await asks.back().async_get(), expected + ":" + std::to_string(bytes));
+    co_await journal.stop();
+  }());
+}
+
 TEST_F(ProcessActor, FoundByNameAndReachedFromAPlainThread) {
   cohort::Runtime runtime;
   runtime.run([]() -> cohort::task<void> {
