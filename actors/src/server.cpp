@@ -81,16 +81,14 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   /// The destructor of Server: a graceful stop that does not wait, with the connections cancelled.
   void abandon() {
     close();
-    std::vector<std::shared_ptr<TaskControl>> running;
     {
       std::lock_guard lock(mutex_);
       if (!serving_executor_ && !served_) {
         boost::system::error_code ignored;
         acceptor_.close(ignored);
       }
-      for (auto& [id, control] : live_) running.push_back(control);
     }
-    for (auto& control : running) request_cancel(control);
+    cancel_connections();
   }
 
   bool closing() const noexcept { return closing_.load(); }
@@ -98,7 +96,10 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::shared_ptr<FutureState<void>> closed() const { return closed_; }
   const std::string& host() const noexcept { return options_.host; }
   std::uint16_t port() const noexcept { return port_; }
-  std::size_t active() const noexcept { return active_.load(); }
+  std::size_t active() const {
+    std::lock_guard lock(mutex_);
+    return live_.size();
+  }
   std::uint64_t accepted() const noexcept { return accepted_.load(); }
 
  private:
@@ -107,10 +108,21 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     acceptor_.cancel(ignored);
   }
 
+  /// Cancels every connection running now; returns how many there were.
+  std::size_t cancel_connections() {
+    std::vector<std::shared_ptr<TaskControl>> running;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [id, control] : live_) running.push_back(control);
+    }
+    for (auto& control : running) request_cancel(control);
+    return running.size();
+  }
+
   /// A state that completes when a connection ends or close() is called; null if either happened.
   std::shared_ptr<FutureState<void>> wait_for_room() {
     std::lock_guard lock(mutex_);
-    if (closing_ || active_ < options_.max_connections) return nullptr;
+    if (closing_ || live_.size() < options_.max_connections) return nullptr;
     if (!wake_) wake_ = std::make_shared<FutureState<void>>();
     return wake_;
   }
@@ -132,7 +144,6 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     {
       std::lock_guard lock(mutex_);
       live_.emplace(id, control);
-      ++active_;
     }
     start_task(control, run_connection(shared_from_this(), std::move(socket)), std::make_shared<FutureState<void>>(),
                [self = shared_from_this(), id] { self->connection_ended(id); });
@@ -143,7 +154,6 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     {
       std::lock_guard lock(mutex_);
       live_.erase(id);
-      --active_;
       wake = std::exchange(wake_, nullptr);
       if (live_.empty()) drained = std::exchange(drained_, nullptr);
     }
@@ -180,7 +190,6 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::uint16_t port_ = 0;
 
   std::atomic<bool> closing_{false};
-  std::atomic<std::size_t> active_{0};
   std::atomic<std::uint64_t> accepted_{0};
   const std::shared_ptr<FutureState<void>> closing_state_ = std::make_shared<FutureState<void>>();
   const std::shared_ptr<FutureState<void>> closed_ = std::make_shared<FutureState<void>>();
@@ -252,24 +261,19 @@ task<void> ServerCore::drain() {
   }
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  const std::size_t in_flight = active_.load();
+  const std::size_t in_flight = active();
   if (in_flight > 0)
     log_debug(fmt::format("server {}:{}: stopping, {} connection(s) in flight", options_.host, port_, in_flight));
   auto drained = wait_for_drain();
   const bool finished = co_await async_wait_done(drained, Clock::now() + options_.drain_timeout);
   if (!finished) {
-    std::vector<std::shared_ptr<TaskControl>> running;
-    {
-      std::lock_guard lock(mutex_);
-      for (auto& [id, control] : live_) running.push_back(control);
-    }
-    log_warning(fmt::format("server {}:{}: {} connection(s) still running after {} ms: cancelling them",
-                            options_.host, port_, running.size(), options_.drain_timeout.count()));
-    for (auto& control : running) request_cancel(control);
+    const std::size_t cancelled = cancel_connections();
+    log_warning(fmt::format("server {}:{}: {} connection(s) still running after {} ms: cancelled them",
+                            options_.host, port_, cancelled, options_.drain_timeout.count()));
     // A handler ends at its next co_await once cancelled; one that never awaits is left behind, logged.
     if (!co_await async_wait_done(drained, Clock::now() + std::chrono::seconds(1)))
       log_error(fmt::format("server {}:{}: {} connection(s) ignored the cancellation", options_.host, port_,
-                            active_.load()));
+                            active()));
   }
   closed_->try_set_value();
 }
@@ -312,7 +316,7 @@ const std::string& Server::host() const noexcept { return core_->host(); }
 
 std::uint16_t Server::port() const noexcept { return core_->port(); }
 
-std::size_t Server::active_connections() const noexcept { return core_->active(); }
+std::size_t Server::active_connections() const { return core_->active(); }
 
 std::uint64_t Server::accepted_connections() const noexcept { return core_->accepted(); }
 

@@ -72,7 +72,7 @@ class Server {
   const std::string& host() const noexcept;
   std::uint16_t port() const noexcept;
   /// Connections being served now.
-  std::size_t active_connections() const noexcept;
+  std::size_t active_connections() const;
   /// Connections accepted since the server started.
   std::uint64_t accepted_connections() const noexcept;
 
