@@ -202,6 +202,12 @@ def main():
     add("process actor: ask round trip x 10k, fork", driver_value("process_actor_call"), "calls/s",
         "Python BaseManager-hosted object (anchor 16)", py_value("process_actor_call"), True,
         f">= {PROCESS_ACTOR_VS_MANAGER_MIN:.0f}x", at_least(PROCESS_ACTOR_VS_MANAGER_MIN))
+    # The floor under it: one coroutine awaiting another's answer in a second process over a Pipe, each
+    # on its loop, with no actor at all (round trips per second, so that it reads against the same peer).
+    floor = driver_value("pipe_pingpong_async")
+    add("  the same exchange without an actor: coroutine <-> coroutine over a Pipe, one loop each",
+        None if floor is None else (1e6 / floor[0], floor[1]), "calls/s",
+        "Python BaseManager-hosted object (anchor 16)", py_value("process_actor_call"), True)
 
     # Savina (ping-pong, thread ring, counting actor) and a million idle actors, beside CAF.
     for name, what, unit, higher, target, met in (
@@ -220,6 +226,10 @@ def main():
     add("HTTP service: GET of a cached count, wrk -c64", driver_value("http_cached"), "req/s",
         "aiohttp + ProcessPoolExecutor", py_value("http_cached"), True, f">= {HTTP_VS_AIOHTTP_MIN:.0f}x",
         at_least(HTTP_VS_AIOHTTP_MIN))
+    # The machine's ceiling for that GET: a bare epoll server that sends the same bytes and does nothing else.
+    add("  the same GET from a bare epoll server with a fixed reply (this machine's ceiling)",
+        record_value(drivers.get("ceiling_http_cached")), "req/s", "aiohttp + ProcessPoolExecutor",
+        py_value("http_cached"), True)
     add("HTTP service: that GET's p99 latency", driver_value("http_cached_p99"), "ms",
         "aiohttp + ProcessPoolExecutor", py_value("http_cached_p99"), False)
     add("HTTP service: loop lag p99 while CPU-heavy requests run in the pool", driver_value("http_lag_under_cpu"),

@@ -6,6 +6,8 @@
 #   http_lag_under_cpu     the service's loop lag p99 (ms) while wrk sends cached requests on 32
 #                          connections and CPU-heavy ones (new counts, for the process pool) on 4
 # Usage: bench/http_bench.sh cohort <http_service executable> | bench/http_bench.sh aiohttp
+#        bench/http_bench.sh ceiling <http_ceiling_server executable>: the cached GET alone, from a bare
+#        epoll server that sends the same reply (the most any server can do here; "ceiling_http_cached")
 # (cohort's names are prefixed "cohort_", as the other drivers' are).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +27,7 @@ start_service() {
     cohort) "$service" --workers 2 --port-file "$dir/port" >"$dir/log" 2>&1 & ;;
     # aiohttp is Debian's package, installed for Debian's Python.
     aiohttp) /usr/bin/python3 "$here/anchors/aiohttp_service.py" "$dir/port" 2 >"$dir/log" 2>&1 & ;;
+    ceiling) "$service" "$dir/port" >"$dir/log" 2>&1 & ;;
   esac
   pid=$!
   for _ in $(seq 100); do [[ -s "$dir/port" ]] && break; sleep 0.1; done
@@ -41,7 +44,8 @@ stop_service() {
 case "$impl" in
   cohort) service=$2 prefix=cohort_ ;;
   aiohttp) prefix= ;;
-  *) echo "usage: http_bench.sh cohort <http_service> | aiohttp" >&2; exit 2 ;;
+  ceiling) service=$2 prefix=ceiling_ ;;
+  *) echo "usage: http_bench.sh cohort <http_service> | aiohttp | ceiling <http_ceiling_server>" >&2; exit 2 ;;
 esac
 
 # wrk's "Requests/sec" and its 99% latency in ms, from its --latency report.
@@ -60,6 +64,20 @@ for run in 1 2 3; do
 done
 
 stop_service
+
+if [[ "$impl" == ceiling ]]; then
+  /usr/bin/python3 - "$prefix" "$impl" "${rps[*]}" "${p99[*]}" <<'EOF'
+import json, platform, statistics, sys
+prefix, impl, rps, p99 = sys.argv[1:]
+rps, p99 = [float(x) for x in rps.split()], [float(x) for x in p99.split()]
+params = {"impl": impl, "python": platform.python_version()}
+print(json.dumps({"name": prefix + "http_cached", "value": statistics.median(rps),
+                  "params": {**params, "samples": rps, "connections": 64}}))
+print(json.dumps({"name": prefix + "http_cached_p99", "value": statistics.median(p99),
+                  "params": {**params, "samples": p99}}))
+EOF
+  exit 0
+fi
 
 # A service started anew, so that its loop lag is that of this part alone.
 start_service

@@ -17,7 +17,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_
 # Two jobs at most: the machine this runs on has two cores and is shared.
 cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench cohort_pool_bench queue_throughput \
   value_lock_incr actor_bench caf_actor_bench savina_bench caf_savina_bench \
-  example_http_service_program
+  http_ceiling_server example_http_service_program
 mkdir -p "$out"
 
 echo "== cohort and its C++ peers" >&2
@@ -40,6 +40,7 @@ echo "== cohort multiprocessing drivers" >&2
   # Alone in its process, so that its peak resident memory is its own.
   "$build/bench/cohort_pool_bench" million_futures
   "$here/http_bench.sh" cohort "$build/examples/http_service"
+  "$here/http_bench.sh" ceiling "$build/bench/http_ceiling_server"
 } | tee "$out/cohort_drivers.jsonl"
 
 echo "== Python anchors" >&2

@@ -152,11 +152,42 @@ void ActorCore::start(std::unique_ptr<ActorMessage> first) {
 }
 
 SendRefusal ActorCore::try_send(std::unique_ptr<ActorMessage>& message) {
-  std::lock_guard lock(mutex_);
-  if (!accepting_) return SendRefusal::dead;
-  if (mailbox_size_ != 0 && queued_.load(std::memory_order_relaxed) >= mailbox_size_) return SendRefusal::full;
-  append_locked(message.release());
+  // A process actor's ref forwards without running user code: an idle one, sent to from its own loop,
+  // puts the request into the pipe before the sender goes on.
+  return try_send(message, forwards_);
+}
+
+SendRefusal ActorCore::try_send(std::unique_ptr<ActorMessage>& message, bool handle_if_idle) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!accepting_) return SendRefusal::dead;
+    if (mailbox_size_ != 0 && queued_.load(std::memory_order_relaxed) >= mailbox_size_) return SendRefusal::full;
+    // Idle: no drain is posted or running (nor a coroutine method), so nothing is queued before this
+    // message and running the drain here, on a thread of the actor's loop, is what the posted one
+    // would do, a round through the loop's queue (and its epoll_wait) sooner.
+    handle_if_idle = handle_if_idle && !scheduled_ && head_ == nullptr && !loop_gone_ &&
+                     loop_->get_executor().running_in_this_thread();
+    if (!handle_if_idle) {
+      append_locked(message.release());
+      return SendRefusal::none;
+    }
+    head_ = tail_ = message.release();
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    scheduled_ = true;
+  }
+  drain();
   return SendRefusal::none;
+}
+
+void ActorCore::send_and_handle(std::unique_ptr<ActorMessage> message) {
+  switch (try_send(message, true)) {
+    case SendRefusal::none:
+      return;
+    case SendRefusal::full:
+      throw_full();
+    case SendRefusal::dead:
+      throw_dead();
+  }
 }
 
 void ActorCore::append_locked(ActorMessage* message) {

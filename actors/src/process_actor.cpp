@@ -282,7 +282,7 @@ std::string describe_worker_end(Process& process) {
 
 }  // namespace
 
-task<void> ProcessActorCore::read_replies(std::shared_ptr<Link> link, std::uint64_t generation,
+task<void> ProcessActorCore::read_replies(asio::io_context& loop, std::shared_ptr<Link> link, std::uint64_t generation,
                                           std::shared_ptr<Connection> connection, std::shared_ptr<Process> process) {
   bool stopped = false;
   for (;;) {
@@ -311,7 +311,12 @@ task<void> ProcessActorCore::read_replies(std::shared_ptr<Link> link, std::uint6
       }
     }
     if (stopped) break;
-    if (answered) answered->settle_remote(reply);
+    if (answered) {
+      // No lock is held here: the asker resumes at once (on a one-thread loop) rather than after a post,
+      // and its next ask goes straight into the pipe (an idle forwarding actor handles it in place).
+      InlineResumeScope resume_asker_here(loop);
+      answered->settle_remote(reply);
+    }
   }
   // The worker has ended, or is about to (after a stop): reap it without blocking the loop.
   try {
@@ -428,7 +433,7 @@ void ProcessActorCore::start_worker() {
     for (auto& message : held) link_->send_locked(std::move(message), name());
   }
   asio::co_spawn(context(), write_requests(link_, generation, connection), asio::detached);
-  asio::co_spawn(context(), read_replies(link_, generation, connection, process), asio::detached);
+  asio::co_spawn(context(), read_replies(context(), link_, generation, connection, process), asio::detached);
 }
 
 void ProcessActorCore::relaunch_worker() noexcept {

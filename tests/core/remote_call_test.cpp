@@ -1,5 +1,7 @@
 #include "cohort/detail/remote_call.hpp"
 
+#include <link.h>
+
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -35,6 +37,30 @@ TEST(RemoteCall, UnnamedFunctionsTravelByAddress) {
   std::string result;
   detail::invoke(frame, &result);
   EXPECT_EQ(cohort::loads<int>(result), 42);
+}
+
+TEST(RemoteCall, AFunctionOfTheExecutableIsAnOffsetInIt) {
+  const void* function = reinterpret_cast<const void*>(&unnamed);
+  const auto address = detail::address_of(function);
+  EXPECT_TRUE(address.module.empty()) << address.module;
+  EXPECT_EQ(detail::resolve(address), function);
+  EXPECT_EQ(detail::resolve(cohort::loads<detail::FunctionAddress>(cohort::dumps(address))), function);
+}
+
+TEST(RemoteCall, AFunctionOfASharedLibraryIsAnOffsetInThatLibrary) {
+  const void* function = reinterpret_cast<const void*>(&::dl_iterate_phdr);  // in the C library
+  const auto address = detail::address_of(function);
+  EXPECT_NE(address.module.find("libc"), std::string::npos) << address.module;
+  EXPECT_EQ(detail::resolve(address), function);
+}
+
+TEST(RemoteCall, AnOffsetOutsideTheExecutablesCodeIsRefused) {
+  static const int not_code = 0;  // read-only data, not code
+  auto address = detail::address_of(&not_code);
+  EXPECT_TRUE(address.module.empty());
+  EXPECT_THROW(detail::resolve(address), cohort::SerializationError);
+  address.offset = ~std::uint64_t{0} >> 1;  // far past the end of every segment
+  EXPECT_THROW(detail::resolve(address), cohort::SerializationError);
 }
 
 TEST(RemoteCall, AnUnknownNameIsAClearError) {

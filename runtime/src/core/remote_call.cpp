@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -56,9 +57,52 @@ int visit(dl_phdr_info* info, std::size_t, void* data) {
   return 1;
 }
 
+/// The executable's load address and segments, read once: the executable is never unloaded, and most
+/// functions a remote call names are in it, so that their lookups skip the walk over the modules (which
+/// takes the dynamic linker's lock) on every call.
+struct ExecutableImage {
+  std::uintptr_t base = 0;
+  struct Segment {
+    std::uintptr_t start, end;
+    bool code;
+  };
+  std::vector<Segment> segments;
+
+  bool holds(std::uintptr_t address, bool code_only) const noexcept {
+    for (const auto& segment : segments)
+      if (address >= segment.start && address < segment.end && (segment.code || !code_only)) return true;
+    return false;
+  }
+};
+
+const ExecutableImage& executable() {
+  static const ExecutableImage image = [] {
+    ExecutableImage found;
+    // The first module the dynamic linker lists is the executable.
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* data) {
+          auto& image = *static_cast<ExecutableImage*>(data);
+          image.base = info->dlpi_addr;
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const auto& segment = info->dlpi_phdr[i];
+            if (segment.p_type != PT_LOAD) continue;
+            const std::uintptr_t start = info->dlpi_addr + segment.p_vaddr;
+            image.segments.push_back({start, start + segment.p_memsz, (segment.p_flags & PF_X) != 0});
+          }
+          return 1;
+        },
+        &found);
+    return found;
+  }();
+  return image;
+}
+
 }  // namespace
 
 FunctionAddress address_of(const void* function) {
+  const auto& image = executable();
+  if (image.holds(reinterpret_cast<std::uintptr_t>(function), false))
+    return FunctionAddress{std::string(), reinterpret_cast<std::uintptr_t>(function) - image.base};
   Search search;
   search.address = reinterpret_cast<std::uintptr_t>(function);
   dl_iterate_phdr(visit, &search);
@@ -69,6 +113,10 @@ FunctionAddress address_of(const void* function) {
 }
 
 const void* resolve(const FunctionAddress& address) {
+  if (address.module.empty()) {
+    const auto& image = executable();
+    if (image.holds(image.base + address.offset, true)) return reinterpret_cast<const void*>(image.base + address.offset);
+  }
   Search search;
   search.module = &address.module;
   search.offset = address.offset;

@@ -116,6 +116,10 @@ class ActorCore : public std::enable_shared_from_this<ActorCore>, public Supervi
   SendRefusal try_send(std::unique_ptr<ActorMessage>& message);
   /// try_send that throws: Full, or ActorDeadError naming the actor.
   void send(std::unique_ptr<ActorMessage> message);
+  /// send, except that an idle actor sent to from a thread of its loop handles the message before this
+  /// returns. For a sender that is no actor's method and holds no lock: a process actor's worker hands
+  /// each request to its hosted actor so.
+  void send_and_handle(std::unique_ptr<ActorMessage> message);
   /// Waits for room in a full bounded mailbox, then queues; throws ActorDeadError.
   task<void> send_when_room(std::unique_ptr<ActorMessage> message);
 
@@ -192,6 +196,7 @@ class ActorCore : public std::enable_shared_from_this<ActorCore>, public Supervi
   [[noreturn]] void throw_dead_locked() const;
   /// With the lock held: the queue was empty and nothing drains it; post the drain.
   void schedule_locked();
+  SendRefusal try_send(std::unique_ptr<ActorMessage>& message, bool handle_if_idle);
   void drain();
   /// On the drain: the supervisor's restart of a local actor.
   void rebuild_here(bool graceful) noexcept;

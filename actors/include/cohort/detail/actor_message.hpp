@@ -244,7 +244,7 @@ void process_actor_entry(ActorCore& host, std::string_view method, std::string_v
         return make_ask_message<T>(host, std::move(local), std::move(decoded), std::move(*values)...);
       },
       loaded);
-  host.send(std::move(message));
+  host.send_and_handle(std::move(message));
 }
 
 }  // namespace cohort::detail

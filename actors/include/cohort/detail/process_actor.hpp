@@ -62,7 +62,7 @@ class ProcessActorCore : public ActorCore {
 
   void start_worker();
   void relaunch_worker() noexcept;
-  static task<void> read_replies(std::shared_ptr<Link> link, std::uint64_t generation,
+  static task<void> read_replies(boost::asio::io_context& loop, std::shared_ptr<Link> link, std::uint64_t generation,
                                  std::shared_ptr<Connection> connection, std::shared_ptr<Process> process);
   /// The worker of the current generation has ended: after a stop (`stopped`), or died for `reason`.
   void worker_ended(bool stopped, const std::string& reason) noexcept;
