@@ -5,3 +5,5 @@ find_package(Boost 1.81...<1.82 CONFIG REQUIRED)
 find_package(cereal CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(fmt CONFIG REQUIRED)
+# OpenSSL's libcrypto: the HMAC-SHA256 of the managers' authkey handshake and its random challenges.
+find_package(OpenSSL 3 REQUIRED COMPONENTS Crypto)

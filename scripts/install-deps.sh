@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ python3 libboost1.81-all-dev libcereal-dev libspdlog-dev libfmt-dev
-          libgtest-dev libgmock-dev libbenchmark-dev curl)
+          libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libcaf-dev python3-pykka python3-aiohttp wrk)
 fi
