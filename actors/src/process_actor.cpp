@@ -97,6 +97,12 @@ class LauncherThread {
   std::deque<std::function<void()>> jobs_;
 };
 
+}  // namespace
+
+void run_on_launcher_thread(const std::function<void()>& job) { LauncherThread::instance().run(job); }
+
+namespace {
+
 /// The id of the worker's first reply: its object is built (or its constructor failed).
 constexpr std::uint64_t hello_id = 0;
 
@@ -404,7 +410,7 @@ void ProcessActorCore::launch(WorkerFactory make_worker) {
 void ProcessActorCore::start_worker() {
   auto [parent_end, child_end] = Pipe();
   std::shared_ptr<Process> process;
-  LauncherThread::instance().run([&] {
+  run_on_launcher_thread([&] {
     process = make_worker_(std::move(child_end));
     process->start();
   });

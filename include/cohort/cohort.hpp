@@ -35,4 +35,7 @@
 #include "cohort/wait.hpp"
 
 #include "cohort/actor.hpp"
+#include "cohort/address.hpp"
+#include "cohort/base_manager.hpp"
+#include "cohort/managed_methods.hpp"
 #include "cohort/supervisor.hpp"

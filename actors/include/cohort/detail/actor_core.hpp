@@ -27,6 +27,7 @@ namespace cohort::detail {
 class ActorCore;
 struct LoopActors;
 struct ProcessActorRequest;
+struct ManagerRequest;
 struct ProcessActorReply;
 
 /// The actors waiting, one behind the other, for the message an actor handles now: an ask made from a
@@ -64,6 +65,10 @@ class ActorMessage {
   /// For an actor hosted in another process: the call as a request of that protocol (its entry, the
   /// method, the arguments). SerializationError when the method, an argument or the result cannot cross.
   virtual void encode_remote(ProcessActorRequest& request) const = 0;
+  /// For an object served by a manager: the call with its method named (name, type) and its arguments
+  /// as the method's parameter types. SerializationError when the class does not list the method in
+  /// COHORT_MANAGED_METHODS or a value cannot cross.
+  virtual void encode_named(ManagerRequest& request) const = 0;
   /// Settles the reply with what that process answered: the result's codec frame, or the failure.
   virtual void settle_remote(const ProcessActorReply& reply) noexcept = 0;
 

@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "cohort/detail/actor_core.hpp"
+#include "cohort/detail/manager_protocol.hpp"
 #include "cohort/detail/future_state.hpp"
 #include "cohort/detail/process_actor_protocol.hpp"
 #include "cohort/detail/remote_call.hpp"
@@ -56,10 +58,17 @@ std::exception_ptr destroyed_mid_method_error(const ActorCore& actor);
 /// Why a call cannot go to an actor in another process.
 [[noreturn]] void throw_not_remote_method(std::string_view method_type);
 [[noreturn]] void throw_not_transferable_call(std::string_view type, std::string_view what);
+/// Why a call cannot go to an object served by a manager: `method_type` is not listed for `type`.
+[[noreturn]] void throw_not_managed_method(std::string_view type, std::string_view method_type);
 
 template <class T, class M, class... Args>
 void process_actor_entry(ActorCore& host, std::string_view method, std::string_view arguments,
                          std::shared_ptr<FutureState<std::string>> reply);
+
+template <class Tuple>
+struct transferable_tuple;
+template <class... P>
+struct transferable_tuple<std::tuple<P...>> : std::bool_constant<(is_transferable_v<P> && ...)> {};
 
 /// What an ask or a call carries beyond a tell.
 template <class Reply>
@@ -181,6 +190,44 @@ class MethodMessage final : public ActorMessage {
     }
   }
 
+  void encode_named(ManagerRequest& request) const override {
+    if constexpr (!has_managed_methods<T> || !std::is_member_function_pointer_v<M>) {
+      throw_not_managed_method(type_name<T>(), type_name<M>());
+    } else {
+      using Parameters = typename member_signature<M>::parameters;
+      const int index = managed_method_index<T>(method_);
+      if (index < 0) throw_not_managed_method(type_name<T>(), type_name<M>());
+      if constexpr (!transferable_tuple<Parameters>::value) {
+        throw_not_transferable_call(type_name<Parameters>(), "parameters");
+      } else if constexpr (Ask && !std::is_void_v<Reply> &&
+                           !(is_transferable_v<Reply> && std::is_default_constructible_v<Reply>)) {
+        throw_not_transferable_call(type_name<Reply>(), "result (a default-constructible type cereal can serialize)");
+      } else {
+        request.kind = Ask ? ManagerKind::ask : ManagerKind::tell;
+        request.method = managed_method_name<T>(index);
+        request.signature = std::string(type_name<M>());
+        BinaryWriter archive(request.arguments);
+        try {
+          // As the method's own parameter types, which the server decodes: an int passed for a long
+          // parameter crosses as a long.
+          [&]<std::size_t... I>(std::index_sequence<I...>) {
+            const auto write = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+              using Parameter = std::tuple_element_t<J, Parameters>;
+              const auto& value = std::get<J>(args_);
+              if constexpr (std::is_same_v<std::decay_t<decltype(value)>, Parameter>)
+                archive(value);
+              else
+                archive(static_cast<Parameter>(value));
+            };
+            (write(std::integral_constant<std::size_t, I>{}), ...);
+          }(std::make_index_sequence<sizeof...(Args)>{});
+        } catch (...) {
+          rethrow_as_serialization_error(type_name<Parameters>(), false);
+        }
+      }
+    }
+  }
+
   void settle_remote(const ProcessActorReply& reply) noexcept override {
     if constexpr (Ask) {
       try {
@@ -230,21 +277,51 @@ std::unique_ptr<ActorMessage> make_tell_message(M method, Args... args) {
                                                                                             std::move(args)...);
 }
 
-/// The worker's side of a call of `M` with `Args` on its hosted T: decoded, then queued on the hosted
-/// actor, its reply forwarded as a codec frame (a tell's too: the parent awaits every call's answer).
+/// Queues on `host` a call of `method` with the arguments `arguments` decodes as `Args`; its reply is
+/// forwarded as a codec frame (a tell's too: the caller awaits every call's answer).
 template <class T, class M, class... Args>
-void process_actor_entry(ActorCore& host, std::string_view method, std::string_view arguments,
-                         std::shared_ptr<FutureState<std::string>> reply) {
+void queue_decoded_call(ActorCore& host, M method, std::string_view arguments,
+                        std::shared_ptr<FutureState<std::string>> reply) {
   auto loaded = decode_arguments<Args...>(arguments);
-  M decoded = decode_method<M>(method);
   std::unique_ptr<ActorMessage> message = std::apply(
       [&](auto&... values) -> std::unique_ptr<ActorMessage> {
         auto local = std::make_shared<FutureState<actor_reply_t<T, M, Args...>>>();
         forward_reply(local, reply);
-        return make_ask_message<T>(host, std::move(local), std::move(decoded), std::move(*values)...);
+        return make_ask_message<T>(host, std::move(local), std::move(method), std::move(*values)...);
       },
       loaded);
   host.send_and_handle(std::move(message));
+}
+
+/// The worker's side of a call of `M` with `Args` on its hosted T.
+template <class T, class M, class... Args>
+void process_actor_entry(ActorCore& host, std::string_view method, std::string_view arguments,
+                         std::shared_ptr<FutureState<std::string>> reply) {
+  queue_decoded_call<T, M, Args...>(host, decode_method<M>(method), arguments, std::move(reply));
+}
+
+/// A manager's side of a call of T's managed method number I.
+template <class T, std::size_t I>
+void managed_entry(ActorCore& host, std::string_view arguments, std::shared_ptr<FutureState<std::string>> reply) {
+  constexpr auto method = std::get<I>(managed_methods<T>::methods);
+  using M = std::remove_cvref_t<decltype(method)>;
+  [&]<class... P>(std::tuple<P...>*) {
+    queue_decoded_call<T, M, P...>(host, method, arguments, std::move(reply));
+  }(static_cast<typename member_signature<M>::parameters*>(nullptr));
+}
+
+/// T's managed methods by name, for a manager serving a T.
+template <class T>
+std::map<std::string, ManagedMethod, std::less<>> managed_method_table() {
+  std::map<std::string, ManagedMethod, std::less<>> table;
+  constexpr std::size_t count = std::tuple_size_v<std::remove_cvref_t<decltype(managed_methods<T>::methods)>>;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (table.emplace(managed_method_name<T>(static_cast<int>(I)),
+                   ManagedMethod{std::string(type_name<std::remove_cvref_t<decltype(std::get<I>(managed_methods<T>::methods))>>()),
+                                 &managed_entry<T, I>}),
+     ...);
+  }(std::make_index_sequence<count>{});
+  return table;
 }
 
 }  // namespace cohort::detail

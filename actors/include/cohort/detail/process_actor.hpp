@@ -27,6 +27,11 @@ using HostedActorFactory = std::function<std::shared_ptr<ActorCore>(boost::asio:
 /// it is told to stop or the parent goes away.
 void serve_process_actor(Connection parent, std::string name, const HostedActorFactory& make);
 
+/// Runs `job` (a Process's start) on the thread that starts cohort's daemon workers and waits for it;
+/// rethrows what it threw. A daemon child is killed when the thread that forked it ends, so workers are
+/// started from this thread, which lasts as long as the program.
+void run_on_launcher_thread(const std::function<void()>& job);
+
 /// Builds the worker's process: its target must take the child's end of the connection first.
 using WorkerFactory = std::function<std::unique_ptr<Process>(Connection child_end)>;
 

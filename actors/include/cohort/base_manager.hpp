@@ -1,0 +1,132 @@
+// BaseManager (Python's multiprocessing.managers.BaseManager): objects of any class registered under a
+// name and served at an address, from a server process (start) or from this one (serve_forever), to
+// every client that connects with the authkey; a client reaches one through a Proxy, which has the
+// calling surface of an ActorRef. A registered object runs one call at a time, as an actor does.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "cohort/actor.hpp"
+#include "cohort/address.hpp"
+#include "cohort/detail/manager_client.hpp"
+#include "cohort/detail/manager_server.hpp"
+#include "cohort/detail/type_name.hpp"
+#include "cohort/managed_methods.hpp"
+#include "cohort/process.hpp"
+
+namespace cohort {
+
+struct BaseManagerOptions {
+  /// Where the server listens, or where a client connects. TCP port 0: any free port (address() tells).
+  Address address;
+  /// The shared secret of the HMAC challenge both sides answer.
+  std::string authkey;
+  /// How long connecting and the handshake may take, on either side.
+  std::chrono::milliseconds timeout = std::chrono::seconds(10);
+};
+
+/// A handle to an object served by a manager: ask, call and tell as on an ActorRef (the method must be
+/// listed in the class's COHORT_MANAGED_METHODS). Copies share the connection. If the server goes away,
+/// what is in flight and every later call fails with ActorDeadError naming the manager.
+template <class T>
+class Proxy : public ActorRef<T> {
+ public:
+  explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : ActorRef<T>(std::move(core)) {}
+};
+
+namespace detail {
+void serve_manager_in_child(Connection parent, std::uintptr_t manager);
+}  // namespace detail
+
+class BaseManager {
+ public:
+  explicit BaseManager(BaseManagerOptions options);
+  /// shutdown().
+  ~BaseManager();
+  BaseManager(const BaseManager&) = delete;
+  BaseManager& operator=(const BaseManager&) = delete;
+
+  /// Serves one T, built from copies of `args` when the server starts, under `typeid`. Before start()
+  /// or serve_forever(). T's methods that clients call are listed in COHORT_MANAGED_METHODS(T, ...).
+  template <class T, class... Args>
+  void register_type(std::string typeid_, Args... args) {
+    static_assert(detail::has_managed_methods<T>,
+                  "cohort::BaseManager::register_type: list the methods clients may call with "
+                  "COHORT_MANAGED_METHODS(T, &T::method, ...) at namespace scope");
+    static_assert(std::is_constructible_v<T, const Args&...>,
+                  "cohort::BaseManager::register_type: T cannot be built from these arguments");
+    detail::ManagedType type;
+    type.type = std::string(detail::type_name<T>());
+    type.make = [kept = std::make_tuple(std::move(args)...)](boost::asio::io_context& loop,
+                                                            const std::string& name) -> std::shared_ptr<detail::ActorCore> {
+      auto cell = std::apply(
+          [&](const auto&... values) { return std::make_shared<detail::ActorCell<T>>(loop, name, 0, false, values...); },
+          kept);
+      cell->start_actor();
+      return cell;
+    };
+    type.methods = detail::managed_method_table<T>();
+    add_type(std::move(typeid_), std::move(type));
+  }
+
+  /// Starts a server process (forked from this one, so that it has the registered types) serving at
+  /// the address, and connects to it. Its constructors' exceptions are thrown here.
+  void start();
+  /// Serves at the address from this thread until a client asks for shutdown (or SIGTERM).
+  void serve_forever();
+  /// Connects to a server at the address: AuthenticationError on a wrong authkey, ProcessError when
+  /// nothing listens there, TimeoutError past the timeout. Not from a coroutine on the proxies' loop
+  /// (co_await async_connect() there).
+  void connect();
+  task<void> async_connect();
+
+  /// A proxy for the object registered as `typeid_`: std::out_of_range if there is none,
+  /// std::invalid_argument if it is not a T.
+  template <class T>
+  Proxy<T> get(const std::string& typeid_) {
+    check_connected();
+    wait(connection_->async_lookup(typeid_, std::string(detail::type_name<T>())));
+    return make_proxy<T>(typeid_);
+  }
+  template <class T>
+  task<Proxy<T>> async_get(std::string typeid_) {
+    check_connected();
+    co_await connection_->async_lookup(typeid_, std::string(detail::type_name<T>()));
+    co_return make_proxy<T>(typeid_);
+  }
+
+  /// Stops the server this manager started (its objects' on_stop run) and closes the connection; proxies
+  /// fail with ActorDeadError afterwards. For a manager that only connected, closes its connection.
+  void shutdown();
+
+  /// The server's address: after start() the bound one (TCP port 0: the port chosen).
+  const Address& address() const noexcept { return address_; }
+
+ private:
+  friend void detail::serve_manager_in_child(Connection parent, std::uintptr_t manager);
+
+  void add_type(std::string typeid_, detail::ManagedType type);
+  void check_connected() const;
+  /// Runs `work` on the proxies' loop and blocks until it ends.
+  void wait(task<void> work);
+  template <class T>
+  Proxy<T> make_proxy(const std::string& typeid_) {
+    auto core = std::make_shared<detail::ProxyCore>(connection_, typeid_, typeid(T));
+    core->start_forwarding();
+    return Proxy<T>(std::move(core));
+  }
+
+  BaseManagerOptions options_;
+  Address address_;
+  detail::ManagedRegistry registry_;
+  std::unique_ptr<Process> server_;
+  std::shared_ptr<detail::ManagerConnection> connection_;
+};
+
+}  // namespace cohort

@@ -1,0 +1,151 @@
+// BaseManager: the server process (forked, so that the registered types' factories come with it), the
+// server run in this thread, and the client's connection.
+#include "cohort/base_manager.hpp"
+
+#include <fmt/format.h>
+
+#include "cohort/codec.hpp"
+#include "cohort/detail/process_actor.hpp"
+#include "cohort/detail/remote_failure.hpp"
+#include "cohort/error.hpp"
+#include "cohort/future.hpp"
+#include "cohort/log.hpp"
+#include "cohort/runtime.hpp"
+#include "cohort/spawn.hpp"
+
+namespace cohort {
+
+namespace {
+
+/// What a server process says first: the address it listens at, or why it could not start.
+struct ServerHello {
+  bool ok = true;
+  Address address;
+  detail::RemoteFailure failure;
+
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(ok, address, failure);
+  }
+};
+
+}  // namespace
+
+namespace detail {
+
+void serve_manager_in_child(Connection parent, std::uintptr_t manager) {
+  // Forked: the manager's object, with its registry, is this process's copy of the parent's.
+  const auto& self = *reinterpret_cast<const BaseManager*>(manager);
+  Runtime runtime(1);
+  std::optional<ManagerServer> server;
+  try {
+    server.emplace(runtime.context(), self.options_.address, self.options_.authkey, self.registry_);
+  } catch (...) {
+    parent.send(ServerHello{false, {}, describe_failure(std::current_exception())});
+    return;
+  }
+  parent.send(ServerHello{true, server->address(), {}});
+  runtime.run(server->serve());
+}
+
+}  // namespace detail
+
+BaseManager::BaseManager(BaseManagerOptions options) : options_(std::move(options)), address_(options_.address) {}
+
+BaseManager::~BaseManager() {
+  try {
+    shutdown();
+  } catch (const std::exception& e) {
+    detail::log_warning(fmt::format("BaseManager: shutdown failed: {}", e.what()));
+  }
+}
+
+void BaseManager::add_type(std::string typeid_, detail::ManagedType type) {
+  if (server_) throw InvalidStateError("BaseManager::register_type: the server has started already");
+  if (!registry_.emplace(typeid_, std::move(type)).second)
+    throw std::invalid_argument("BaseManager::register_type: '" + typeid_ + "' is registered already");
+}
+
+void BaseManager::start() {
+  if (server_) throw InvalidStateError("BaseManager::start: the server has started already");
+  auto [parent_end, child_end] = Pipe();
+  auto server = std::make_unique<Process>(
+      ProcessOptions{.name = "BaseManager", .daemon = true, .start_method = StartMethod::fork},
+      &detail::serve_manager_in_child, std::move(child_end), reinterpret_cast<std::uintptr_t>(this));
+  detail::run_on_launcher_thread([&] { server->start(); });
+  ServerHello hello;
+  try {
+    hello = parent_end.recv<ServerHello>();
+  } catch (const EOFError&) {
+    server->join();
+    throw ProcessError(fmt::format("BaseManager: the server process died before it listened at {}",
+                                   options_.address.to_string()));
+  }
+  if (!hello.ok) {
+    server->join();
+    detail::rethrow_failure(hello.failure);
+  }
+  address_ = hello.address;
+  server_ = std::move(server);
+  try {
+    connect();
+  } catch (...) {
+    server_->kill();
+    server_->join();
+    server_.reset();
+    throw;
+  }
+}
+
+void BaseManager::serve_forever() {
+  Runtime runtime(1);
+  detail::ManagerServer server(runtime.context(), options_.address, options_.authkey, registry_);
+  address_ = server.address();
+  runtime.run(server.serve());
+}
+
+void BaseManager::wait(task<void> work) {
+  auto& loop = detail::loop_for_new_actor(ActorOptions{});
+  if (loop.get_executor().running_in_this_thread())
+    throw InvalidStateError("BaseManager: a blocking call on the loop that serves its proxies would never end; "
+                            "co_await the async_ form in a coroutine");
+  Future<void>(detail::start(loop.get_executor(), std::move(work)).state).get();
+}
+
+task<void> BaseManager::async_connect() {
+  auto& loop = detail::loop_for_new_actor(ActorOptions{});
+  auto connection = co_await detail::ManagerConnection::async_open(
+      loop, address_, options_.authkey, std::chrono::duration_cast<detail::Clock::duration>(options_.timeout));
+  if (connection_) connection_->close("the manager connected again");
+  connection_ = std::move(connection);
+}
+
+void BaseManager::connect() { wait(async_connect()); }
+
+void BaseManager::check_connected() const {
+  if (!connection_) throw InvalidStateError("BaseManager: not connected (call start() or connect() first)");
+}
+
+void BaseManager::shutdown() {
+  if (server_ && connection_) {
+    try {
+      wait(connection_->async_shutdown_server());
+    } catch (const std::exception& e) {
+      detail::log_warning(fmt::format("BaseManager: the server did not answer the shutdown: {}", e.what()));
+    }
+  }
+  if (connection_) {
+    connection_->close(fmt::format("the manager at {} is shut down", address_.to_string()));
+    connection_.reset();
+  }
+  if (server_) {
+    if (!server_->join(std::chrono::seconds(5))) {
+      detail::log_warning("BaseManager: the server process did not stop within 5 s; killing it");
+      server_->kill();
+      server_->join();
+    }
+    server_.reset();
+  }
+}
+
+}  // namespace cohort

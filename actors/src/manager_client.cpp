@@ -1,0 +1,222 @@
+// A manager's client side: the shared connection (a writer and a reader coroutine on the proxies'
+// loop, the calls in flight by id) and the proxies' forwarding cores.
+#include "cohort/detail/manager_client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "cohort/codec.hpp"
+#include "cohort/detail/actor_message.hpp"
+#include "cohort/detail/async_wait.hpp"
+#include "cohort/detail/authentication.hpp"
+#include "cohort/detail/remote_failure.hpp"
+#include "cohort/error.hpp"
+#include "cohort/wait_for.hpp"
+
+namespace cohort::detail {
+
+namespace asio = boost::asio;
+
+std::vector<std::string> managed_method_names(std::string_view spelled) {
+  // Split at the commas outside parentheses and angle brackets; each name is the identifier after the
+  // last "::" of its part (a cast's closing parenthesis and spaces trimmed).
+  std::vector<std::string> names;
+  int depth = 0;
+  std::size_t begin = 0;
+  const auto take = [&](std::size_t end) {
+    std::string_view part = spelled.substr(begin, end - begin);
+    while (!part.empty() && (part.back() == ' ' || part.back() == ')' || part.back() == '\n')) part.remove_suffix(1);
+    const auto colons = part.rfind("::");
+    if (colons != std::string_view::npos) part.remove_prefix(colons + 2);
+    names.emplace_back(part);
+  };
+  for (std::size_t i = 0; i < spelled.size(); ++i) {
+    const char c = spelled[i];
+    if (c == '(' || c == '<') ++depth;
+    if (c == ')' || c == '>') --depth;
+    if (c == ',' && depth == 0) {
+      take(i);
+      begin = i + 1;
+    }
+  }
+  take(spelled.size());
+  return names;
+}
+
+void throw_not_managed_method(std::string_view type, std::string_view method_type) {
+  throw SerializationError(fmt::format(
+      "manager: {} cannot be called on a {} served by a manager; list the method in "
+      "COHORT_MANAGED_METHODS({}, ...) so that it can be named in another program",
+      method_type, type, type));
+}
+
+/// A call or a control request waiting for its answer.
+struct ManagerConnection::Pending {
+  std::unique_ptr<ActorMessage> message;
+  std::shared_ptr<FutureState<ProcessActorReply>> control;
+};
+
+ManagerConnection::ManagerConnection(asio::io_context& loop, Address address, SocketChannel channel)
+    : loop_(&loop), address_(std::move(address)), channel_(std::move(channel)) {}
+
+ManagerConnection::~ManagerConnection() { channel_.close(); }
+
+task<std::shared_ptr<ManagerConnection>> ManagerConnection::async_open(asio::io_context& loop, Address address,
+                                                                        std::string authkey, Clock::duration timeout) {
+  auto channel = co_await wait_for(SocketChannel::async_connect(loop, address), timeout);
+  co_await wait_for(async_authenticate_server(channel, std::move(authkey)), timeout);
+  std::shared_ptr<ManagerConnection> self(new ManagerConnection(loop, std::move(address), std::move(channel)));
+  asio::co_spawn(loop, write_requests(self), asio::detached);
+  asio::co_spawn(loop, read_replies(self), asio::detached);
+  co_return self;
+}
+
+void ManagerConnection::queue_locked(ManagerRequest& request) {
+  request.id = ++next_id_;
+  outgoing_.push_back(dumps(request));
+  if (auto wake = std::move(writer_wake_)) wake->try_set_value();
+}
+
+void ManagerConnection::send(const std::string& object, std::unique_ptr<ActorMessage> message) {
+  ManagerRequest request;
+  request.object = object;
+  try {
+    message->encode_named(request);
+  } catch (...) {
+    message->fail(std::current_exception());
+    return;
+  }
+  std::unique_lock lock(mutex_);
+  if (!open_) {
+    lock.unlock();
+    message->fail(std::make_exception_ptr(ActorDeadError(closed_why_)));
+    return;
+  }
+  queue_locked(request);
+  in_flight_.emplace(request.id, Pending{std::move(message), nullptr});
+}
+
+task<ProcessActorReply> ManagerConnection::control(ManagerRequest request) {
+  auto answer = std::make_shared<FutureState<ProcessActorReply>>();
+  {
+    std::lock_guard lock(mutex_);
+    if (!open_) throw ActorDeadError(closed_why_);
+    queue_locked(request);
+    in_flight_.emplace(request.id, Pending{nullptr, answer});
+  }
+  co_await async_wait_done(answer);
+  answer->rethrow_if_failed();
+  co_return answer->take();
+}
+
+task<void> ManagerConnection::async_lookup(std::string object, std::string type) {
+  ManagerRequest request;
+  request.kind = ManagerKind::lookup;
+  request.object = std::move(object);
+  request.signature = std::move(type);
+  const auto reply = co_await control(std::move(request));
+  if (!reply.ok) rethrow_failure(reply.failure);
+}
+
+task<void> ManagerConnection::async_shutdown_server() {
+  ManagerRequest request;
+  request.kind = ManagerKind::shutdown;
+  const auto reply = co_await control(std::move(request));
+  if (!reply.ok) rethrow_failure(reply.failure);
+}
+
+void ManagerConnection::close(const std::string& why) noexcept {
+  std::map<std::uint64_t, Pending> failed;
+  {
+    std::lock_guard lock(mutex_);
+    if (!open_) return;
+    open_ = false;
+    closed_why_ = why;
+    failed.swap(in_flight_);
+    outgoing_.clear();
+    if (auto wake = std::move(writer_wake_)) wake->try_set_value();
+  }
+  channel_.close();
+  const auto error = std::make_exception_ptr(ActorDeadError(why));
+  for (auto& [id, pending] : failed) {
+    if (pending.message) pending.message->fail(error);
+    if (pending.control) pending.control->try_set_exception(error);
+  }
+}
+
+task<void> ManagerConnection::write_requests(std::shared_ptr<ManagerConnection> self) {
+  for (;;) {
+    std::deque<std::string> batch;
+    std::shared_ptr<FutureState<void>> wake;
+    {
+      std::lock_guard lock(self->mutex_);
+      if (!self->open_) co_return;
+      if (self->outgoing_.empty())
+        self->writer_wake_ = wake = std::make_shared<FutureState<void>>();
+      else
+        batch.swap(self->outgoing_);
+    }
+    if (wake) {
+      co_await async_wait_done(wake);
+      continue;
+    }
+    for (auto& bytes : batch) {
+      try {
+        co_await self->channel_.async_send(std::move(bytes));
+      } catch (...) {
+        co_return;  // the reader sees the connection end too
+      }
+    }
+  }
+}
+
+task<void> ManagerConnection::read_replies(std::shared_ptr<ManagerConnection> self) {
+  std::string why;
+  for (;;) {
+    std::string bytes;
+    try {
+      bytes = co_await self->channel_.async_recv();
+    } catch (const std::exception& e) {
+      why = e.what();
+      break;
+    }
+    ProcessActorReply reply;
+    try {
+      reply = loads<ProcessActorReply>(bytes);
+    } catch (const std::exception& e) {
+      why = std::string("it sent an undecodable reply: ") + e.what();
+      break;
+    }
+    Pending answered;
+    {
+      std::lock_guard lock(self->mutex_);
+      const auto found = self->in_flight_.find(reply.id);
+      if (found == self->in_flight_.end()) continue;
+      answered = std::move(found->second);
+      self->in_flight_.erase(found);
+    }
+    if (answered.control) {
+      answered.control->try_set_value(std::move(reply));
+    } else {
+      InlineResumeScope resume_asker_here(self->context());
+      answered.message->settle_remote(reply);
+    }
+  }
+  self->close(fmt::format("the connection to the manager at {} is gone ({})", self->address_.to_string(), why));
+}
+
+ProxyCore::ProxyCore(std::shared_ptr<ManagerConnection> connection, std::string object, std::type_index type)
+    : ActorCore(connection->context(), object, type, 0, false), connection_(std::move(connection)),
+      object_(std::move(object)) {
+  forward_messages();
+}
+
+void ProxyCore::forward(std::unique_ptr<ActorMessage> message) { connection_->send(object_, std::move(message)); }
+
+void ProxyCore::forward_stop() { finish_stop(); }
+
+}  // namespace cohort::detail

@@ -1,0 +1,280 @@
+// A manager's server side: the accept loop, one coroutine per connection (handshake, then requests
+// dispatched to the hosted objects by name) and a writer per connection for the answers.
+#include "cohort/detail/manager_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <fmt/format.h>
+
+#include <deque>
+#include <set>
+#include <stdexcept>
+#include <utility>
+
+#include "cohort/codec.hpp"
+#include "cohort/detail/async_wait.hpp"
+#include "cohort/detail/authentication.hpp"
+#include "cohort/detail/process_actor_protocol.hpp"
+#include "cohort/detail/remote_failure.hpp"
+#include "cohort/detail/socket_listener.hpp"
+#include "cohort/error.hpp"
+#include "cohort/log.hpp"
+#include "cohort/wait_for.hpp"
+
+namespace cohort::detail {
+
+namespace asio = boost::asio;
+
+namespace {
+
+/// One client's connection. Everything here runs on the server's one loop thread.
+struct Client {
+  explicit Client(SocketChannel socket) : channel(std::move(socket)), peer(channel.peer()) {}
+
+  SocketChannel channel;
+  std::string peer;
+  std::deque<std::string> outgoing;
+  std::shared_ptr<FutureState<void>> writer_wake;
+  std::shared_ptr<FutureState<void>> room_wake;  // set while reading waits for calls to be answered
+  std::size_t in_flight = 0;
+  bool done = false;
+
+  void send(const ProcessActorReply& reply) {
+    if (done) return;
+    outgoing.push_back(dumps(reply));
+    if (auto wake = std::move(writer_wake)) wake->try_set_value();
+  }
+  void answered() {
+    --in_flight;
+    if (auto wake = std::move(room_wake)) wake->try_set_value();
+  }
+  void finish() {
+    done = true;
+    outgoing.clear();
+    channel.close();
+    if (auto wake = std::move(writer_wake)) wake->try_set_value();
+    if (auto wake = std::move(room_wake)) wake->try_set_value();
+  }
+};
+
+ProcessActorReply failure_reply(std::uint64_t id, const std::exception_ptr& error) {
+  ProcessActorReply reply;
+  reply.id = id;
+  reply.ok = false;
+  reply.failure = describe_failure(error);
+  return reply;
+}
+
+template <class E>
+ProcessActorReply failure_reply(std::uint64_t id, const std::string& message) {
+  return failure_reply(id, std::make_exception_ptr(E(message)));
+}
+
+task<void> write_answers(std::shared_ptr<Client> client) {
+  for (;;) {
+    if (client->outgoing.empty()) {
+      if (client->done) co_return;
+      auto wake = client->writer_wake = std::make_shared<FutureState<void>>();
+      co_await async_wait_done(wake);
+      continue;
+    }
+    auto bytes = std::move(client->outgoing.front());
+    client->outgoing.pop_front();
+    try {
+      co_await client->channel.async_send(std::move(bytes));
+    } catch (...) {
+      client->finish();  // the client is gone: its reader sees it too
+      co_return;
+    }
+  }
+}
+
+}  // namespace
+
+struct ManagerServer::State {
+  State(asio::io_context& loop, const Address& address) : loop(&loop), listener(loop, address) {}
+
+  asio::io_context* loop;
+  SocketListener listener;
+  std::string authkey;
+  ManagerLimits limits;
+  struct Hosted {
+    const ManagedType* type;
+    std::shared_ptr<ActorCore> actor;
+  };
+  std::map<std::string, Hosted, std::less<>> objects;
+  std::set<std::shared_ptr<Client>> clients;
+  bool stopping = false;
+
+  void stop() noexcept {
+    if (stopping) return;
+    stopping = true;
+    listener.close();
+    for (const auto& client : clients) client->finish();
+  }
+
+  /// Answers one request (a call is answered once its method has run).
+  void dispatch(const std::shared_ptr<Client>& client, ManagerRequest& request) {
+    if (request.kind == ManagerKind::shutdown) {
+      ProcessActorReply reply;
+      reply.id = request.id;
+      client->send(reply);
+      log_debug(fmt::format("manager at {}: shutdown asked by {}", listener.address().to_string(), client->peer));
+      // After this turn, so that the answer is written before the connections close.
+      auto self = this;
+      asio::post(*loop, [self] { self->stop(); });
+      return;
+    }
+    const auto found = objects.find(request.object);
+    if (found == objects.end()) {
+      client->send(failure_reply<std::out_of_range>(
+          request.id, fmt::format("manager: no object is registered as '{}'", request.object)));
+      return;
+    }
+    const auto& [type, actor] = found->second;
+    if (request.kind == ManagerKind::lookup) {
+      ProcessActorReply reply = request.signature == type->type
+                                    ? ProcessActorReply{request.id}
+                                    : failure_reply<std::invalid_argument>(
+                                          request.id, fmt::format("manager: '{}' is a {}, not a {}", request.object,
+                                                                  type->type, request.signature));
+      client->send(reply);
+      return;
+    }
+    const auto method = type->methods.find(request.method);
+    if (method == type->methods.end()) {
+      client->send(failure_reply<std::invalid_argument>(
+          request.id, fmt::format("manager: '{}' (a {}) has no managed method '{}'", request.object, type->type,
+                                  request.method)));
+      return;
+    }
+    if (method->second.signature != request.signature) {
+      client->send(failure_reply<std::invalid_argument>(
+          request.id, fmt::format("manager: {}::{} is {} here, but was called as {} (the programs disagree on the "
+                                  "class)",
+                                  type->type, request.method, method->second.signature, request.signature)));
+      return;
+    }
+    auto reply = std::make_shared<FutureState<std::string>>();
+    ++client->in_flight;
+    reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell, name = actor->name()] {
+      client->answered();
+      ProcessActorReply done;
+      done.id = id;
+      if (const auto error = reply->error()) {
+        if (!tell) {
+          client->send(failure_reply(id, error));
+          return;
+        }
+        log_warning(fmt::format("manager: a tell to '{}' failed: {}", name, describe_error(error)));
+      } else if (!tell) {
+        done.result = reply->value();
+      }
+      client->send(done);
+    });
+    try {
+      method->second.entry(*actor, request.arguments, reply);
+    } catch (...) {
+      reply->try_set_exception(std::current_exception());
+    }
+  }
+
+  static task<void> serve_client(std::shared_ptr<State> self, std::shared_ptr<Client> client) {
+    bool admitted = false;
+    std::string refused;
+    try {
+      co_await wait_for(async_authenticate_client(client->channel, self->authkey), self->limits.handshake_timeout);
+      admitted = true;
+    } catch (const std::exception& e) {
+      refused = e.what();
+    }
+    if (!admitted) {
+      log_warning(fmt::format("manager at {}: refused {}: {}", self->listener.address().to_string(), client->peer, refused));
+      client->finish();
+      self->clients.erase(client);
+      co_return;
+    }
+    asio::co_spawn(*self->loop, write_answers(client), asio::detached);
+    std::string ended;
+    while (!client->done) {
+      if (client->in_flight >= self->limits.max_in_flight) {
+        auto wake = client->room_wake = std::make_shared<FutureState<void>>();
+        co_await async_wait_done(wake);
+        continue;
+      }
+      std::string bytes;
+      try {
+        bytes = co_await client->channel.async_recv();
+      } catch (const EOFError& e) {
+        if (std::string_view(e.what()).find("truncated") != std::string_view::npos) ended = e.what();
+        break;
+      } catch (const CancelledError&) {
+        break;
+      } catch (const std::exception& e) {
+        ended = e.what();
+        break;
+      }
+      ManagerRequest request;
+      try {
+        request = loads<ManagerRequest>(bytes);
+      } catch (const std::exception& e) {
+        ended = std::string("an undecodable request: ") + e.what();
+        break;
+      }
+      self->dispatch(client, request);
+    }
+    if (!ended.empty())
+      log_error(fmt::format("manager at {}: closed the connection of {}: {}", self->listener.address().to_string(),
+                            client->peer, ended));
+    // Answers still to come are dropped: the client is gone.
+    client->finish();
+    self->clients.erase(client);
+  }
+};
+
+ManagerServer::ManagerServer(asio::io_context& loop, const Address& address, std::string authkey,
+                             const ManagedRegistry& registry, ManagerLimits limits)
+    : state_(std::make_shared<State>(loop, address)) {
+  state_->authkey = std::move(authkey);
+  state_->limits = limits;
+  for (const auto& [name, type] : registry) state_->objects.emplace(name, State::Hosted{&type, type.make(loop, name)});
+}
+
+ManagerServer::~ManagerServer() {
+  state_->stop();
+  for (auto& [name, hosted] : state_->objects) hosted.actor->request_stop();
+}
+
+const Address& ManagerServer::address() const noexcept { return state_->listener.address(); }
+
+void ManagerServer::stop() noexcept { state_->stop(); }
+
+task<void> ManagerServer::serve() {
+  const auto self = state_;
+  while (!self->stopping) {
+    std::optional<SocketChannel> accepted;
+    try {
+      accepted.emplace(co_await self->listener.async_accept(self->limits.max_message));
+    } catch (const CancelledError&) {
+      break;
+    } catch (const std::exception& e) {
+      log_warning(fmt::format("manager at {}: accept failed: {}", self->listener.address().to_string(), e.what()));
+      continue;
+    }
+    auto client = std::make_shared<Client>(std::move(*accepted));
+    if (self->clients.size() >= self->limits.max_connections) {
+      log_warning(fmt::format("manager at {}: refused {}: {} connections already", self->listener.address().to_string(),
+                              client->peer, self->clients.size()));
+      client->finish();
+      continue;
+    }
+    self->clients.insert(client);
+    asio::co_spawn(*self->loop, State::serve_client(self, client), asio::detached);
+  }
+  self->stop();
+  for (auto& [name, hosted] : self->objects) hosted.actor->request_stop();
+  for (auto& [name, hosted] : self->objects) co_await async_wait_done(hosted.actor->stopped());
+}
+
+}  // namespace cohort::detail
