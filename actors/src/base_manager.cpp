@@ -97,11 +97,16 @@ void BaseManager::start() {
   }
 }
 
-void BaseManager::serve_forever() {
+void BaseManager::serve_forever(const std::function<void(const Address&)>& on_listening) {
   Runtime runtime(1);
   detail::ManagerServer server(runtime.context(), options_.address, options_.authkey, registry_);
   address_ = server.address();
-  runtime.run(server.serve());
+  if (on_listening) on_listening(address_);
+  try {
+    runtime.run(server.serve());
+  } catch (const CancelledError&) {
+    // SIGTERM or SIGINT stopped the loop: the server's way to end, as a client's shutdown is.
+  }
 }
 
 void BaseManager::wait(task<void> work) {

@@ -2,6 +2,7 @@
 // dispatched to the hosted objects by name) and a writer per connection for the answers.
 #include "cohort/detail/manager_server.hpp"
 
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
@@ -39,6 +40,9 @@ struct Client {
   std::shared_ptr<FutureState<void>> room_wake;  // set while reading waits for calls to be answered
   std::size_t in_flight = 0;
   bool done = false;
+  // The calls to objects on the loop that have not ended, by request id: cancelled if the client goes
+  // (a queue's get then ends without taking an item that nobody would receive).
+  std::map<std::uint64_t, std::unique_ptr<asio::cancellation_signal>> waits;
 
   void send(const ProcessActorReply& reply) {
     if (done) return;
@@ -50,7 +54,10 @@ struct Client {
     if (auto wake = std::move(room_wake)) wake->try_set_value();
   }
   void finish() {
-    done = true;
+    const bool first = !done;
+    done = true;  // before the emits: a wait cancelled in place must not erase from `waits` meanwhile
+    if (first)
+      for (auto& [id, signal] : waits) signal->emit(asio::cancellation_type::terminal);
     outgoing.clear();
     channel.close();
     if (auto wake = std::move(writer_wake)) wake->try_set_value();
@@ -101,7 +108,8 @@ struct ManagerServer::State {
   ManagerLimits limits;
   struct Hosted {
     const ManagedType* type;
-    std::shared_ptr<ActorCore> actor;
+    std::shared_ptr<ActorCore> actor;  // hosted as an actor
+    std::shared_ptr<void> object;      // or on the loop
   };
   std::map<std::string, Hosted, std::less<>> objects;
   std::set<std::shared_ptr<Client>> clients;
@@ -132,7 +140,7 @@ struct ManagerServer::State {
           request.id, fmt::format("manager: no object is registered as '{}'", request.object)));
       return;
     }
-    const auto& [type, actor] = found->second;
+    const auto& [type, actor, object] = found->second;
     if (request.kind == ManagerKind::lookup) {
       ProcessActorReply reply = request.signature == type->type
                                     ? ProcessActorReply{request.id}
@@ -158,8 +166,12 @@ struct ManagerServer::State {
     }
     auto reply = std::make_shared<FutureState<std::string>>();
     ++client->in_flight;
-    reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell, name = actor->name()] {
+    asio::cancellation_slot cancel;
+    if (object) cancel = client->waits.emplace(request.id, std::make_unique<asio::cancellation_signal>()).first->second->slot();
+    reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell, name = request.object] {
       client->answered();
+      // Not erased while its emit may run (finish() walks the map): once done, nothing waits on it.
+      if (const auto wait = client->waits.find(id); wait != client->waits.end() && !client->done) client->waits.erase(wait);
       ProcessActorReply done;
       done.id = id;
       if (const auto error = reply->error()) {
@@ -174,7 +186,10 @@ struct ManagerServer::State {
       client->send(done);
     });
     try {
-      method->second.entry(*actor, request.arguments, reply);
+      if (object)
+        method->second.loop_entry(*loop, object.get(), request.arguments, reply, cancel);
+      else
+        method->second.entry(*actor, request.arguments, reply);
     } catch (...) {
       reply->try_set_exception(std::current_exception());
     }
@@ -238,12 +253,18 @@ ManagerServer::ManagerServer(asio::io_context& loop, const Address& address, std
     : state_(std::make_shared<State>(loop, address)) {
   state_->authkey = std::move(authkey);
   state_->limits = limits;
-  for (const auto& [name, type] : registry) state_->objects.emplace(name, State::Hosted{&type, type.make(loop, name)});
+  for (const auto& [name, type] : registry) {
+    if (type.make_on_loop)
+      state_->objects.emplace(name, State::Hosted{&type, nullptr, type.make_on_loop()});
+    else
+      state_->objects.emplace(name, State::Hosted{&type, type.make(loop, name), nullptr});
+  }
 }
 
 ManagerServer::~ManagerServer() {
   state_->stop();
-  for (auto& [name, hosted] : state_->objects) hosted.actor->request_stop();
+  for (auto& [name, hosted] : state_->objects)
+    if (hosted.actor) hosted.actor->request_stop();
 }
 
 const Address& ManagerServer::address() const noexcept { return state_->listener.address(); }
@@ -273,8 +294,10 @@ task<void> ManagerServer::serve() {
     asio::co_spawn(*self->loop, State::serve_client(self, client), asio::detached);
   }
   self->stop();
-  for (auto& [name, hosted] : self->objects) hosted.actor->request_stop();
-  for (auto& [name, hosted] : self->objects) co_await async_wait_done(hosted.actor->stopped());
+  for (auto& [name, hosted] : self->objects)
+    if (hosted.actor) hosted.actor->request_stop();
+  for (auto& [name, hosted] : self->objects)
+    if (hosted.actor) co_await async_wait_done(hosted.actor->stopped());
 }
 
 }  // namespace cohort::detail

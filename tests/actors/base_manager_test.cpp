@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cohort/base_manager.hpp"
+#include "cohort/managed/queue.hpp"
 #include "cohort/codec.hpp"
 #include "cohort/detail/authentication.hpp"
 #include "cohort/detail/binary_archive.hpp"
@@ -246,6 +247,68 @@ TEST(BaseManager, ServeForeverServesInThisThreadUntilAClientShutsItDown) {
   server.join();
   EXPECT_THROW(acc.call(&Accumulator::total).get(), cohort::ActorDeadError);
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ManagedQueue, ABlockingGetWaitsInTheServerWithoutHoldingUpOthers) {
+  BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k"});
+  manager.register_type<cohort::managed::Queue<int>>("tasks");
+  manager.register_type<cohort::managed::Queue<int>>("bounded", std::size_t{1});
+  manager.register_type<Accumulator>("acc");
+  manager.start();
+  auto tasks = manager.get<cohort::managed::Queue<int>>("tasks");
+  EXPECT_THROW(manager.get<Accumulator>("tasks"), std::invalid_argument);
+
+  BaseManager other({.address = manager.address(), .authkey = "k"});
+  other.connect();
+  auto theirs = other.get<cohort::managed::Queue<int>>("tasks");
+  // A get on the empty queue waits in the server; the same client's other calls, another object and
+  // the other client's put all go on meanwhile.
+  auto waiting = theirs.call(&cohort::managed::Queue<int>::get, true, std::chrono::nanoseconds(-1));
+  EXPECT_EQ(manager.get<Accumulator>("acc").call(&Accumulator::add, 2L).get(), 2);
+  EXPECT_EQ(tasks.qsize(), 0u);
+  tasks.put(7);
+  EXPECT_EQ(waiting.get(), 7);
+
+  EXPECT_THROW(tasks.get(false), cohort::Empty);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(tasks.get(true, 50ms), cohort::Empty);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
+  for (int i = 0; i < 3; ++i) tasks.put(i);
+  EXPECT_EQ(tasks.get(), 0);
+  EXPECT_EQ(tasks.get_nowait(), 1);
+  EXPECT_EQ(tasks.qsize(), 1u);
+
+  auto bounded = manager.get<cohort::managed::Queue<int>>("bounded");
+  bounded.put(1);
+  EXPECT_TRUE(bounded.full());
+  EXPECT_THROW(bounded.put_nowait(2), cohort::Full);
+  EXPECT_THROW(bounded.put(2, true, 20ms), cohort::Full);
+
+  cohort::Runtime runtime(1);
+  EXPECT_EQ(runtime.run([](cohort::Proxy<cohort::managed::Queue<int>> q) -> cohort::task<int> {
+              co_await q.async_put(40);
+              const int a = co_await q.async_get();
+              const int b = co_await q.async_get();
+              co_return a + b;
+            }(tasks)),
+            42);
+}
+
+TEST(ManagedQueue, AGetWhoseClientWentAwayTakesNothing) {
+  BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k"});
+  manager.register_type<cohort::managed::Queue<int>>("tasks");
+  manager.start();
+  auto tasks = manager.get<cohort::managed::Queue<int>>("tasks");
+  {
+    BaseManager gone({.address = manager.address(), .authkey = "k"});
+    gone.connect();
+    auto q = gone.get<cohort::managed::Queue<int>>("tasks");
+    auto never = q.call(&cohort::managed::Queue<int>::get, true, std::chrono::nanoseconds(-1));
+    std::this_thread::sleep_for(20ms);  // the get waits in the server
+  }  // its connection closes
+  std::this_thread::sleep_for(20ms);
+  tasks.put(5);
+  EXPECT_EQ(tasks.get(true, 1s), 5) << "the item went to a client that had gone";
 }
 
 }  // namespace

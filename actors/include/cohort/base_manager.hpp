@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -63,14 +64,20 @@ class BaseManager {
                   "cohort::BaseManager::register_type: T cannot be built from these arguments");
     detail::ManagedType type;
     type.type = std::string(detail::type_name<T>());
-    type.make = [kept = std::make_tuple(std::move(args)...)](boost::asio::io_context& loop,
-                                                            const std::string& name) -> std::shared_ptr<detail::ActorCore> {
-      auto cell = std::apply(
-          [&](const auto&... values) { return std::make_shared<detail::ActorCell<T>>(loop, name, 0, false, values...); },
-          kept);
-      cell->start_actor();
-      return cell;
-    };
+    if constexpr (detail::hosted_on_loop<T>) {
+      type.make_on_loop = [kept = std::make_tuple(std::move(args)...)]() -> std::shared_ptr<void> {
+        return std::apply([](const auto&... values) { return std::make_shared<T>(values...); }, kept);
+      };
+    } else {
+      type.make = [kept = std::make_tuple(std::move(args)...)](boost::asio::io_context& loop,
+                                                              const std::string& name) -> std::shared_ptr<detail::ActorCore> {
+        auto cell = std::apply(
+            [&](const auto&... values) { return std::make_shared<detail::ActorCell<T>>(loop, name, 0, false, values...); },
+            kept);
+        cell->start_actor();
+        return cell;
+      };
+    }
     type.methods = detail::managed_method_table<T>();
     add_type(std::move(typeid_), std::move(type));
   }
@@ -79,7 +86,9 @@ class BaseManager {
   /// the address, and connects to it. Its constructors' exceptions are thrown here.
   void start();
   /// Serves at the address from this thread until a client asks for shutdown (or SIGTERM).
-  void serve_forever();
+  /// `on_listening` is called with the bound address (TCP port 0: the port chosen) once clients can
+  /// connect.
+  void serve_forever(const std::function<void(const Address&)>& on_listening = {});
   /// Connects to a server at the address: AuthenticationError on a wrong authkey, ProcessError when
   /// nothing listens there, TimeoutError past the timeout. Not from a coroutine on the proxies' loop
   /// (co_await async_connect() there).

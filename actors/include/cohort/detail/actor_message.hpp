@@ -310,6 +310,65 @@ void managed_entry(ActorCore& host, std::string_view arguments, std::shared_ptr<
   }(static_cast<typename member_signature<M>::parameters*>(nullptr));
 }
 
+/// The loop side of T's managed method number I.
+template <class T, std::size_t I>
+void managed_loop_entry(boost::asio::io_context& loop, void* object, std::string_view arguments,
+                        std::shared_ptr<FutureState<std::string>> reply, boost::asio::cancellation_slot cancel) {
+  constexpr auto method = std::get<I>(managed_methods<T>::methods);
+  using M = std::remove_cvref_t<decltype(method)>;
+  using Parameters = typename member_signature<M>::parameters;
+  auto loaded = [&]<class... P>(std::tuple<P...>*) { return decode_arguments<P...>(arguments); }(
+      static_cast<Parameters*>(nullptr));
+  T& target = *static_cast<T*>(object);
+  using Invoked = decltype(std::apply([&](auto&... values) { return std::invoke(method, target, std::move(*values)...); },
+                                      loaded));
+  using R = typename method_return<Invoked>::type;
+  const auto settle = [](FutureState<std::string>& state, auto&&... result) {
+    if constexpr (sizeof...(result) == 0)
+      state.try_set_value(std::string());
+    else
+      state.try_set_value(dumps(result...));
+  };
+  if constexpr (method_return<Invoked>::coroutine) {
+    boost::asio::co_spawn(
+        loop,
+        [](T& on, decltype(loaded) values, std::shared_ptr<FutureState<std::string>> answer, decltype(settle) done)
+            -> task<void> {
+          try {
+            if constexpr (std::is_void_v<R>) {
+              co_await std::apply([&](auto&... v) { return std::invoke(std::get<I>(managed_methods<T>::methods), on, std::move(*v)...); }, values);
+              done(*answer);
+            } else {
+              R result = co_await std::apply([&](auto&... v) { return std::invoke(std::get<I>(managed_methods<T>::methods), on, std::move(*v)...); }, values);
+              done(*answer, result);
+            }
+          } catch (...) {
+            answer->try_set_exception(std::current_exception());
+          }
+        }(target, std::move(loaded), std::move(reply), settle),
+        boost::asio::bind_cancellation_slot(cancel, boost::asio::detached));
+  } else {
+    if constexpr (std::is_void_v<R>) {
+      std::apply([&](auto&... v) { std::invoke(method, target, std::move(*v)...); }, loaded);
+      settle(*reply);
+    } else {
+      settle(*reply, std::apply([&](auto&... v) { return std::invoke(method, target, std::move(*v)...); }, loaded));
+    }
+  }
+}
+
+
+template <class T, std::size_t I>
+ManagedMethod make_managed_method() {
+  ManagedMethod method;
+  method.signature = std::string(type_name<std::remove_cvref_t<decltype(std::get<I>(managed_methods<T>::methods))>>());
+  if constexpr (hosted_on_loop<T>)
+    method.loop_entry = &managed_loop_entry<T, I>;
+  else
+    method.entry = &managed_entry<T, I>;
+  return method;
+}
+
 /// T's managed methods by name, for a manager serving a T.
 template <class T>
 std::map<std::string, ManagedMethod, std::less<>> managed_method_table() {
@@ -317,8 +376,7 @@ std::map<std::string, ManagedMethod, std::less<>> managed_method_table() {
   constexpr std::size_t count = std::tuple_size_v<std::remove_cvref_t<decltype(managed_methods<T>::methods)>>;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (table.emplace(managed_method_name<T>(static_cast<int>(I)),
-                   ManagedMethod{std::string(type_name<std::remove_cvref_t<decltype(std::get<I>(managed_methods<T>::methods))>>()),
-                                 &managed_entry<T, I>}),
+                   make_managed_method<T, I>()),
      ...);
   }(std::make_index_sequence<count>{});
   return table;

@@ -14,7 +14,19 @@
 #include <tuple>
 #include <utility>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <functional>
+#include <type_traits>
+#include <vector>
+
+#include "cohort/codec.hpp"
 #include "cohort/detail/future_state.hpp"
+#include "cohort/detail/remote_call.hpp"
 #include "cohort/managed_methods.hpp"
 
 namespace cohort::detail {
@@ -46,10 +58,22 @@ struct ManagerRequest {
 using ManagedEntry = void (*)(ActorCore& host, std::string_view arguments,
                               std::shared_ptr<FutureState<std::string>> reply);
 
+/// The server's side of one method of an object hosted on the loop (not as an actor): decodes the
+/// arguments and runs the method on `object` at once, a coroutine method alongside the others; `cancel`
+/// ends its waits when the client that called it goes away.
+using LoopEntry = void (*)(boost::asio::io_context& loop, void* object, std::string_view arguments,
+                           std::shared_ptr<FutureState<std::string>> reply, boost::asio::cancellation_slot cancel);
+
 struct ManagedMethod {
   std::string signature;
-  ManagedEntry entry = nullptr;
+  ManagedEntry entry = nullptr;      // for an object hosted as an actor
+  LoopEntry loop_entry = nullptr;    // for an object hosted on the loop
 };
+
+/// Managed types that declare `static constexpr bool hosted_on_loop = true` run on the server's loop,
+/// their coroutine methods interleaved at their waits (a queue's blocking get must not hold up a put).
+template <class T>
+concept hosted_on_loop = requires { requires T::hosted_on_loop; };
 
 /// The name of T's managed method number `index`.
 template <class T>

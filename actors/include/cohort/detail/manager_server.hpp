@@ -24,7 +24,10 @@ namespace cohort::detail {
 /// A registered type: how to build its one shared instance and its methods by name.
 struct ManagedType {
   std::string type;  // the class's name, checked by a client's get<T>
+  /// For a class hosted as an actor.
   std::function<std::shared_ptr<ActorCore>(boost::asio::io_context& loop, const std::string& name)> make;
+  /// For a class hosted on the loop (hosted_on_loop).
+  std::function<std::shared_ptr<void>()> make_on_loop;
   std::map<std::string, ManagedMethod, std::less<>> methods;
 };
 
