@@ -46,6 +46,13 @@ std::string hmac_sha256(std::string_view key, std::string_view message) {
   return digest;
 }
 
+std::string random_bytes(std::size_t size) {
+  std::string bytes(size, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(size)) != 1)
+    throw Error("OpenSSL could not draw random bytes");
+  return bytes;
+}
+
 task<void> async_deliver_challenge(SocketChannel& channel, std::string authkey) {
   std::string message(digest_tag);
   message.resize(digest_tag.size() + nonce_size);

@@ -4,7 +4,15 @@
 
 #include <fmt/format.h>
 
+#include "cohort/manager.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+
 #include "cohort/codec.hpp"
+#include "cohort/detail/authentication.hpp"
 #include "cohort/detail/process_actor.hpp"
 #include "cohort/detail/remote_failure.hpp"
 #include "cohort/error.hpp"
@@ -131,6 +139,15 @@ void BaseManager::check_connected() const {
   if (!connection_) throw InvalidStateError("BaseManager: not connected (call start() or connect() first)");
 }
 
+std::string BaseManager::create_object(const std::string& factory, std::string arguments) {
+  check_connected();
+  std::string name;
+  wait([](std::shared_ptr<detail::ManagerConnection> connection, std::string key, std::string bytes,
+          std::string& out) -> task<void> { out = co_await connection->async_create(std::move(key), std::move(bytes)); }(
+      connection_, factory, std::move(arguments), name));
+  return name;
+}
+
 void BaseManager::shutdown() {
   if (server_ && connection_) {
     try {
@@ -151,6 +168,19 @@ void BaseManager::shutdown() {
     }
     server_.reset();
   }
+}
+
+std::string detail::default_manager_socket_path() {
+  static std::atomic<int> count{0};
+  return (std::filesystem::temp_directory_path() /
+          fmt::format("cohort-manager-{}-{}.sock", ::getpid(), ++count))
+      .string();
+}
+
+Manager::Manager(ManagerOptions options)
+    : manager_({.address = options.address ? *options.address : Address::unix_socket(detail::default_manager_socket_path()),
+                .authkey = options.authkey.empty() ? detail::random_bytes(32) : std::move(options.authkey)}) {
+  manager_.start();
 }
 
 }  // namespace cohort

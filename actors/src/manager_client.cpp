@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <vector>
 
 #include "cohort/codec.hpp"
@@ -14,7 +16,10 @@
 #include "cohort/detail/async_wait.hpp"
 #include "cohort/detail/authentication.hpp"
 #include "cohort/detail/remote_failure.hpp"
+#include "cohort/actor.hpp"
 #include "cohort/error.hpp"
+#include "cohort/future.hpp"
+#include "cohort/spawn.hpp"
 #include "cohort/wait_for.hpp"
 
 namespace cohort::detail {
@@ -60,16 +65,17 @@ struct ManagerConnection::Pending {
   std::shared_ptr<FutureState<ProcessActorReply>> control;
 };
 
-ManagerConnection::ManagerConnection(asio::io_context& loop, Address address, SocketChannel channel)
-    : loop_(&loop), address_(std::move(address)), channel_(std::move(channel)) {}
+ManagerConnection::ManagerConnection(asio::io_context& loop, Address address, std::string authkey, SocketChannel channel)
+    : loop_(&loop), address_(std::move(address)), authkey_(std::move(authkey)), channel_(std::move(channel)) {}
 
 ManagerConnection::~ManagerConnection() { channel_.close(); }
 
 task<std::shared_ptr<ManagerConnection>> ManagerConnection::async_open(asio::io_context& loop, Address address,
                                                                         std::string authkey, Clock::duration timeout) {
   auto channel = co_await wait_for(SocketChannel::async_connect(loop, address), timeout);
-  co_await wait_for(async_authenticate_server(channel, std::move(authkey)), timeout);
-  std::shared_ptr<ManagerConnection> self(new ManagerConnection(loop, std::move(address), std::move(channel)));
+  co_await wait_for(async_authenticate_server(channel, authkey), timeout);
+  std::shared_ptr<ManagerConnection> self(
+      new ManagerConnection(loop, std::move(address), std::move(authkey), std::move(channel)));
   asio::co_spawn(loop, write_requests(self), asio::detached);
   asio::co_spawn(loop, read_replies(self), asio::detached);
   co_return self;
@@ -120,6 +126,16 @@ task<void> ManagerConnection::async_lookup(std::string object, std::string type)
   request.signature = std::move(type);
   const auto reply = co_await control(std::move(request));
   if (!reply.ok) rethrow_failure(reply.failure);
+}
+
+task<std::string> ManagerConnection::async_create(std::string factory, std::string arguments) {
+  ManagerRequest request;
+  request.kind = ManagerKind::create;
+  request.signature = std::move(factory);
+  request.arguments = std::move(arguments);
+  const auto reply = co_await control(std::move(request));
+  if (!reply.ok) rethrow_failure(reply.failure);
+  co_return loads<std::string>(reply.result);
 }
 
 task<void> ManagerConnection::async_shutdown_server() {
@@ -207,6 +223,31 @@ task<void> ManagerConnection::read_replies(std::shared_ptr<ManagerConnection> se
     }
   }
   self->close(fmt::format("the connection to the manager at {} is gone ({})", self->address_.to_string(), why));
+}
+
+std::shared_ptr<ManagerConnection> shared_manager_connection(const Address& address, const std::string& authkey) {
+  // Per process: a forked child has the parent's map, but not its connections' loop thread.
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, std::string>, std::weak_ptr<ManagerConnection>> open;
+  static pid_t owner = 0;
+  std::lock_guard lock(mutex);
+  if (owner != ::getpid()) {
+    for (auto& [key, connection] : open) (void)new std::weak_ptr<ManagerConnection>(std::move(connection));
+    open.clear();
+    owner = ::getpid();
+  }
+  auto& slot = open[{address.to_string(), authkey}];
+  if (auto connection = slot.lock()) return connection;
+  auto& loop = loop_for_new_actor(ActorOptions{});
+  if (loop.get_executor().running_in_this_thread())
+    throw InvalidStateError("manager proxy: cannot connect from the loop that would serve the connection");
+  auto connection = Future<std::shared_ptr<ManagerConnection>>(
+                        start(loop.get_executor(), ManagerConnection::async_open(loop, address, authkey,
+                                                                                 std::chrono::seconds(10)))
+                            .state)
+                        .get();
+  slot = connection;
+  return connection;
 }
 
 ProxyCore::ProxyCore(std::shared_ptr<ManagerConnection> connection, std::string object, std::type_index type)

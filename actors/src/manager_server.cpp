@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <deque>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -114,6 +115,7 @@ struct ManagerServer::State {
   std::map<std::string, Hosted, std::less<>> objects;
   std::set<std::shared_ptr<Client>> clients;
   bool stopping = false;
+  std::uint64_t created = 0;  // objects built for create requests
 
   void stop() noexcept {
     if (stopping) return;
@@ -132,6 +134,10 @@ struct ManagerServer::State {
       // After this turn, so that the answer is written before the connections close.
       auto self = this;
       asio::post(*loop, [self] { self->stop(); });
+      return;
+    }
+    if (request.kind == ManagerKind::create) {
+      client->send(create(request));
       return;
     }
     const auto found = objects.find(request.object);
@@ -195,6 +201,26 @@ struct ManagerServer::State {
     }
   }
 
+  /// A new object from a registered factory, named after its type and a count.
+  ProcessActorReply create(const ManagerRequest& request) {
+    const ManagedFactory* factory = find_managed_factory(request.signature);
+    if (factory == nullptr)
+      return failure_reply<std::invalid_argument>(
+          request.id, fmt::format("manager: no managed type can be built as '{}'", request.signature));
+    try {
+      const ManagedType& type = factory->type();
+      auto object = factory->make(request.arguments);
+      std::string name = fmt::format("{}-{}", type.type, ++created);
+      objects.emplace(name, Hosted{&type, nullptr, std::move(object)});
+      ProcessActorReply reply;
+      reply.id = request.id;
+      reply.result = dumps(name);
+      return reply;
+    } catch (...) {
+      return failure_reply(request.id, std::current_exception());
+    }
+  }
+
   static task<void> serve_client(std::shared_ptr<State> self, std::shared_ptr<Client> client) {
     bool admitted = false;
     std::string refused;
@@ -247,6 +273,29 @@ struct ManagerServer::State {
     self->clients.erase(client);
   }
 };
+
+namespace {
+
+std::mutex factories_mutex;
+
+std::map<std::string, ManagedFactory, std::less<>>& factories() {
+  static std::map<std::string, ManagedFactory, std::less<>> registered;
+  return registered;
+}
+
+}  // namespace
+
+bool register_managed_factory(std::string key, ManagedFactory factory) {
+  std::lock_guard lock(factories_mutex);
+  factories().emplace(std::move(key), factory);
+  return true;
+}
+
+const ManagedFactory* find_managed_factory(std::string_view key) {
+  std::lock_guard lock(factories_mutex);
+  const auto found = factories().find(key);
+  return found == factories().end() ? nullptr : &found->second;
+}
 
 ManagerServer::ManagerServer(asio::io_context& loop, const Address& address, std::string authkey,
                              const ManagedRegistry& registry, ManagerLimits limits)

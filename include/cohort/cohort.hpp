@@ -38,4 +38,5 @@
 #include "cohort/address.hpp"
 #include "cohort/base_manager.hpp"
 #include "cohort/managed_methods.hpp"
+#include "cohort/manager.hpp"
 #include "cohort/supervisor.hpp"

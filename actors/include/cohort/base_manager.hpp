@@ -4,6 +4,10 @@
 // calling surface of an ActorRef. A registered object runs one call at a time, as an actor does.
 #pragma once
 
+#include <unistd.h>
+
+#include <cereal/access.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,13 +36,94 @@ struct BaseManagerOptions {
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
 };
 
+namespace detail {
+
+/// What every proxy is: an ActorRef whose core forwards to a manager, that crosses to other processes
+/// (as a Process argument, under every start method) as the manager's address, authkey and the
+/// object's name, and reconnects there: a proxy copied into a forked child opens that child's own
+/// connection on first use (the parent's belongs to a loop thread the child does not have).
+template <class T>
+class ProxyBase : public ActorRef<T> {
+ public:
+  explicit ProxyBase(std::shared_ptr<ProxyCore> core) noexcept : ActorRef<T>(std::move(core)), owner_(::getpid()) {}
+
+  template <class M, class... Args>
+  auto ask(M method, Args... args) const {
+    return here().ActorRef<T>::ask(std::move(method), std::move(args)...);
+  }
+  template <class Rep, class Period, class M, class... Args>
+  auto ask_for(std::chrono::duration<Rep, Period> timeout, M method, Args... args) const {
+    return here().ActorRef<T>::ask_for(timeout, std::move(method), std::move(args)...);
+  }
+  template <class M, class... Args>
+  auto call(M method, Args... args) const {
+    return here().ActorRef<T>::call(std::move(method), std::move(args)...);
+  }
+  template <class M, class... Args>
+  void tell(M method, Args... args) const {
+    here().ActorRef<T>::tell(std::move(method), std::move(args)...);
+  }
+  template <class M, class... Args>
+  auto async_tell(M method, Args... args) const {
+    return here().ActorRef<T>::async_tell(std::move(method), std::move(args)...);
+  }
+
+  /// The name the object is served under.
+  const std::string& object_name() const noexcept { return core().object_name(); }
+
+  template <class Archive>
+  void save(Archive& archive) const {
+    const auto& connection = core().connection();
+    archive(connection->address(), connection->authkey(), core().object_name());
+  }
+  template <class Archive>
+  void load(Archive& archive) {
+    Address address;
+    std::string authkey, object;
+    archive(address, authkey, object);
+    bind(shared_manager_connection(address, authkey), object);
+  }
+
+ protected:
+  ProxyBase() : ActorRef<T>(nullptr) {}
+
+ private:
+  const ProxyCore& core() const noexcept { return static_cast<const ProxyCore&>(*ActorRef<T>::core()); }
+
+  void bind(std::shared_ptr<ManagerConnection> connection, const std::string& object) {
+    auto core = std::make_shared<ProxyCore>(std::move(connection), object, typeid(T));
+    core->start_forwarding();
+    static_cast<ActorRef<T>&>(*this) = ActorRef<T>(std::move(core));
+    owner_ = ::getpid();
+  }
+
+  /// This proxy, bound to a connection of this process.
+  const ProxyBase& here() const {
+    if (owner_ != ::getpid()) {
+      // A copy of the parent's memory (a forked child): the first call in the child reconnects.
+      auto& self = const_cast<ProxyBase&>(*this);
+      const auto& connection = core().connection();
+      self.bind(shared_manager_connection(connection->address(), connection->authkey()), core().object_name());
+    }
+    return *this;
+  }
+
+  pid_t owner_ = 0;
+};
+
+}  // namespace detail
+
 /// A handle to an object served by a manager: ask, call and tell as on an ActorRef (the method must be
 /// listed in the class's COHORT_MANAGED_METHODS). Copies share the connection. If the server goes away,
 /// what is in flight and every later call fails with ActorDeadError naming the manager.
 template <class T>
-class Proxy : public ActorRef<T> {
+class Proxy : public detail::ProxyBase<T> {
  public:
-  explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : ActorRef<T>(std::move(core)) {}
+  explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : detail::ProxyBase<T>(std::move(core)) {}
+
+ private:
+  friend class cereal::access;
+  Proxy() = default;
 };
 
 namespace detail {
@@ -119,6 +204,10 @@ class BaseManager {
 
  private:
   friend void detail::serve_manager_in_child(Connection parent, std::uintptr_t manager);
+  friend class Manager;
+
+  /// A new object built on the server by the factory registered as `factory`; its name there.
+  std::string create_object(const std::string& factory, std::string arguments);
 
   void add_type(std::string typeid_, detail::ManagedType type);
   void check_connected() const;

@@ -30,6 +30,7 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
 
   boost::asio::io_context& context() const noexcept { return *loop_; }
   const Address& address() const noexcept { return address_; }
+  const std::string& authkey() const noexcept { return authkey_; }
 
   /// Sends a proxy's message for `object`; it is settled by the server's answer, or fails with
   /// ActorDeadError once the connection is gone.
@@ -37,6 +38,9 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
   /// Is `object` served as a `type`? std::out_of_range (unknown name) or std::invalid_argument (another
   /// type) from the server.
   task<void> async_lookup(std::string object, std::string type);
+  /// Builds a new object on the server with the factory registered as `factory` (Manager's dict() and
+  /// the like) from `arguments`; returns the name it is served under.
+  task<std::string> async_create(std::string factory, std::string arguments);
   /// Asks the server to stop and waits for its answer.
   task<void> async_shutdown_server();
   /// Closes the socket: what is in flight fails with ActorDeadError saying `why`.
@@ -45,7 +49,7 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
   struct Pending;
 
  private:
-  ManagerConnection(boost::asio::io_context& loop, Address address, SocketChannel channel);
+  ManagerConnection(boost::asio::io_context& loop, Address address, std::string authkey, SocketChannel channel);
   task<ProcessActorReply> control(ManagerRequest request);
   void queue_locked(ManagerRequest& request);
   static task<void> write_requests(std::shared_ptr<ManagerConnection> self);
@@ -53,6 +57,7 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
 
   boost::asio::io_context* loop_;
   Address address_;
+  std::string authkey_;
   SocketChannel channel_;
 
   std::mutex mutex_;  // guards what follows
@@ -64,12 +69,17 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
   std::shared_ptr<FutureState<void>> writer_wake_;
 };
 
+/// This process's open connection to the manager at `address`, shared by every proxy that arrived here
+/// as an argument (opened on the default runtime's loop on first use; blocks while it connects).
+std::shared_ptr<ManagerConnection> shared_manager_connection(const Address& address, const std::string& authkey);
+
 /// The core of a Proxy: an actor whose messages go to `object` on the manager behind `connection`.
 class ProxyCore final : public ActorCore {
  public:
   ProxyCore(std::shared_ptr<ManagerConnection> connection, std::string object, std::type_index type);
 
   const std::shared_ptr<ManagerConnection>& connection() const noexcept { return connection_; }
+  const std::string& object_name() const noexcept { return object_; }
 
  private:
   void* object() noexcept override { return nullptr; }

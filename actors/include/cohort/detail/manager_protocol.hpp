@@ -38,6 +38,7 @@ enum class ManagerKind : std::uint8_t {
   tell = 1,      // a method call answered once handled (its failure is logged by the server)
   lookup = 2,    // is `object` served, with type `signature`? (Proxy creation)
   shutdown = 3,  // stop the server
+  create = 4,    // build a new object from the factory named by `signature` (Manager's dict(), list()...)
 };
 
 struct ManagerRequest {

@@ -33,6 +33,19 @@ struct ManagedType {
 
 using ManagedRegistry = std::map<std::string, ManagedType, std::less<>>;
 
+/// How a Manager's server builds an object a client asks for (dict(), list()...): the type, and the
+/// object from the constructor's arguments as the client encoded them.
+struct ManagedFactory {
+  const ManagedType& (*type)();
+  std::shared_ptr<void> (*make)(std::string_view arguments);
+};
+
+/// Registers a factory under `key` in this process (every process of an executable registers the same
+/// ones, at static initialization); returns true.
+bool register_managed_factory(std::string key, ManagedFactory factory);
+/// The factory registered under `key`, or null.
+const ManagedFactory* find_managed_factory(std::string_view key);
+
 struct ManagerLimits {
   std::size_t max_connections = 1024;
   std::size_t max_message = std::size_t{64} << 20;

@@ -112,9 +112,9 @@ namespace cohort {
 
 /// A managed queue's proxy: Python's Queue methods, each blocking one with an async_ twin.
 template <class T>
-class Proxy<managed::Queue<T>> : public ActorRef<managed::Queue<T>> {
+class Proxy<managed::Queue<T>> : public detail::ProxyBase<managed::Queue<T>> {
   using Q = managed::Queue<T>;
-  using Base = ActorRef<Q>;
+  using Base = detail::ProxyBase<Q>;
 
  public:
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : Base(std::move(core)) {}
@@ -141,6 +141,8 @@ class Proxy<managed::Queue<T>> : public ActorRef<managed::Queue<T>> {
   task<std::size_t> async_qsize() const { co_return co_await Base::ask(&Q::qsize); }
 
  private:
+  friend class cereal::access;
+  Proxy() = default;
   static constexpr std::chrono::nanoseconds none{-1};
 };
 
