@@ -24,6 +24,7 @@ GATHER_VS_PYTHON_MIN = 30.0
 ACTOR_VS_PYKKA_MIN = 100.0
 ACTOR_VS_CAF_MIN = 1.0
 PROCESS_ACTOR_VS_MANAGER_MIN = 50.0
+MANAGER_VS_PYTHON_MIN = 20.0
 HTTP_VS_AIOHTTP_MIN = 10.0
 IDLE_ACTOR_MAX_BYTES = 1024
 
@@ -208,6 +209,16 @@ def main():
     add("  the same exchange without an actor: coroutine <-> coroutine over a Pipe, one loop each",
         None if floor is None else (1e6 / floor[0], floor[1]), "calls/s",
         "Python BaseManager-hosted object (anchor 16)", py_value("process_actor_call"), True)
+
+    # Managers: a dict from a child process, the master/worker queue round trip over TCP, a connection.
+    add("Manager dict: set + get from a child process x 5k", driver_value("manager_dict_ops"), "ops/s",
+        "Python Manager().dict() (anchor 12)", py_value("manager_dict_ops"), True,
+        f">= {MANAGER_VS_PYTHON_MIN:.0f}x", at_least(MANAGER_VS_PYTHON_MIN))
+    add("BaseManager queues over TCP: put, a worker answers, get x 2k", driver_value("manager_queue_rtt"),
+        "us", "Python BaseManager queues, same workload", py_value("manager_queue_rtt"), False,
+        f">= {MANAGER_VS_PYTHON_MIN:.0f}x", at_least(MANAGER_VS_PYTHON_MIN))
+    add("BaseManager connect + HMAC handshake + a proxy, TCP", driver_value("manager_connect"), "us",
+        "Python BaseManager.connect()", py_value("manager_connect"), False)
 
     # Savina (ping-pong, thread ring, counting actor) and a million idle actors, beside CAF.
     for name, what, unit, higher, target, met in (

@@ -16,7 +16,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_
   -DCOHORT_BUILD_EXAMPLES=ON -DCOHORT_BUILD_BENCHMARKS=ON >/dev/null
 # Two jobs at most: the machine this runs on has two cores and is shared.
 cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench cohort_pool_bench queue_throughput \
-  value_lock_incr actor_bench caf_actor_bench savina_bench caf_savina_bench \
+  value_lock_incr actor_bench manager_bench caf_actor_bench savina_bench caf_savina_bench \
   http_ceiling_server example_http_service_program
 mkdir -p "$out"
 
@@ -31,6 +31,7 @@ echo "== cohort multiprocessing drivers" >&2
   "$build/bench/value_lock_incr"
   "$build/bench/cohort_pool_bench"
   "$build/bench/actor_bench"
+  "$build/bench/manager_bench"
   "$build/bench/caf_actor_bench"
   "$build/bench/savina_bench" savina_ping_pong savina_thread_ring savina_counting
   "$build/bench/caf_savina_bench" savina_ping_pong savina_thread_ring savina_counting
@@ -59,6 +60,8 @@ echo "== Python anchors" >&2
   # Pykka is Debian's package, installed for Debian's Python.
   /usr/bin/python3 "$here/anchors/pykka_actor.py"
   "$python" "$here/anchors/manager_object_call.py"
+  "$python" "$here/anchors/manager_dict_ops.py"
+  "$python" "$here/anchors/manager_queue.py"
   "$here/http_bench.sh" aiohttp
 } | tee "$out/python.jsonl"
 
