@@ -66,16 +66,9 @@ struct Client {
   }
 };
 
-ProcessActorReply failure_reply(std::uint64_t id, const std::exception_ptr& error) {
-  ProcessActorReply reply;
-  reply.id = id;
-  reply.ok = false;
-  reply.failure = describe_failure(error);
-  return reply;
-}
-
+/// The reply of call `id`, refused with an E saying `message`.
 template <class E>
-ProcessActorReply failure_reply(std::uint64_t id, const std::string& message) {
+ProcessActorReply refusal(std::uint64_t id, const std::string& message) {
   return failure_reply(id, std::make_exception_ptr(E(message)));
 }
 
@@ -142,7 +135,7 @@ struct ManagerServer::State {
     }
     const auto found = objects.find(request.object);
     if (found == objects.end()) {
-      client->send(failure_reply<std::out_of_range>(
+      client->send(refusal<std::out_of_range>(
           request.id, fmt::format("manager: no object is registered as '{}'", request.object)));
       return;
     }
@@ -150,7 +143,7 @@ struct ManagerServer::State {
     if (request.kind == ManagerKind::lookup) {
       ProcessActorReply reply = request.signature == type->type
                                     ? ProcessActorReply{request.id}
-                                    : failure_reply<std::invalid_argument>(
+                                    : refusal<std::invalid_argument>(
                                           request.id, fmt::format("manager: '{}' is a {}, not a {}", request.object,
                                                                   type->type, request.signature));
       client->send(reply);
@@ -158,13 +151,13 @@ struct ManagerServer::State {
     }
     const auto method = type->methods.find(request.method);
     if (method == type->methods.end()) {
-      client->send(failure_reply<std::invalid_argument>(
+      client->send(refusal<std::invalid_argument>(
           request.id, fmt::format("manager: '{}' (a {}) has no managed method '{}'", request.object, type->type,
                                   request.method)));
       return;
     }
     if (method->second.signature != request.signature) {
-      client->send(failure_reply<std::invalid_argument>(
+      client->send(refusal<std::invalid_argument>(
           request.id, fmt::format("manager: {}::{} is {} here, but was called as {} (the programs disagree on the "
                                   "class)",
                                   type->type, request.method, method->second.signature, request.signature)));
@@ -205,7 +198,7 @@ struct ManagerServer::State {
   ProcessActorReply create(const ManagerRequest& request) {
     const ManagedFactory* factory = find_managed_factory(request.signature);
     if (factory == nullptr)
-      return failure_reply<std::invalid_argument>(
+      return refusal<std::invalid_argument>(
           request.id, fmt::format("manager: no managed type can be built as '{}'", request.signature));
     try {
       const ManagedType& type = factory->type();

@@ -518,6 +518,14 @@ void ProcessActorCore::abandon_forwarding() noexcept {
   }
 }
 
+ProcessActorReply failure_reply(std::uint64_t id, const std::exception_ptr& error) {
+  ProcessActorReply reply;
+  reply.id = id;
+  reply.ok = false;
+  reply.failure = describe_failure(error);
+  return reply;
+}
+
 // ----- the worker's side -----
 
 namespace {
@@ -536,14 +544,6 @@ struct WorkerState {
     if (auto wake = std::move(writer_wake)) wake->try_set_value();
   }
 };
-
-ProcessActorReply failure_reply(std::uint64_t id, const std::exception_ptr& error) {
-  ProcessActorReply reply;
-  reply.id = id;
-  reply.ok = false;
-  reply.failure = describe_failure(error);
-  return reply;
-}
 
 task<void> write_replies(std::shared_ptr<WorkerState> state) {
   for (;;) {

@@ -52,6 +52,9 @@ struct ProcessActorReply {
   }
 };
 
+/// The reply of call `id` that failed with `error` (its type, message and stack trace).
+ProcessActorReply failure_reply(std::uint64_t id, const std::exception_ptr& error);
+
 /// The worker's side of a request: decodes the method and the arguments and queues the call on
 /// `host`, the actor it hosts. `reply` gets the result's codec frame or the error.
 using ProcessActorEntry = void (*)(ActorCore& host, std::string_view method, std::string_view arguments,
