@@ -80,4 +80,28 @@ TEST(Manager, ADictAListAndAQueueChangedByChildProcesses) {
   EXPECT_TRUE(cohort_test::zombie_children().empty());
 }
 
+TEST(Manager, ANamespaceHoldsFieldsOfAnyTypeAndAValueOneValue) {
+  cohort::Manager manager;
+  auto ns = manager.namespace_();
+  ns.set("x", 1.5);
+  ns.set("name", std::string("cohort"));
+  ns.set("primes", std::vector<int>{2, 3, 5});
+  EXPECT_EQ(ns.get<double>("x"), 1.5);
+  EXPECT_EQ(ns.get<std::string>("name"), "cohort");
+  EXPECT_EQ(ns.get<std::vector<int>>("primes"), (std::vector<int>{2, 3, 5}));
+  EXPECT_THROW(ns.get<int>("nothing"), std::out_of_range);
+  EXPECT_THROW(ns.get<int>("name"), cohort::SerializationError);
+  EXPECT_EQ(ns.names(), (std::vector<std::string>{"name", "primes", "x"}));
+
+  auto v = manager.value<long>(40);
+  EXPECT_EQ(v.get(), 40);
+  EXPECT_EQ(v.exchange(42), 40);
+  cohort::Runtime runtime(1);
+  EXPECT_EQ(runtime.run([](cohort::Proxy<cohort::managed::Value<long>> value) -> cohort::task<long> {
+              co_await value.async_set(43);
+              co_return co_await value.async_get();
+            }(v)),
+            43);
+}
+
 }  // namespace

@@ -7,6 +7,8 @@
 //   auto d = m.dict<std::string, int>();   d.set("a", 1);  d["b"] = 2;  int a = d.get("a");
 //   auto l = m.list<int>();                l.append(3);    int x = l[0];
 //   auto q = m.queue<int>(8);              q.put(1);       q.get();
+//   auto ns = m.namespace_();              ns.set("x", 1.5);  ns.get<double>("x");
+//   auto v = m.value<long>(0);             v.set(2);       v.get();
 #pragma once
 
 #include <cstddef>
@@ -25,6 +27,7 @@
 #include "cohort/detail/type_name.hpp"
 #include "cohort/managed/dict.hpp"
 #include "cohort/managed/list.hpp"
+#include "cohort/managed/namespace.hpp"
 #include "cohort/managed/queue.hpp"
 
 namespace cohort {
@@ -78,6 +81,12 @@ class Manager {
   template <class T>
   Proxy<managed::List<T>> list(std::vector<T> initial = {}) {
     return create<managed::List<T>>(std::move(initial));
+  }
+  /// Named fields of any serializable type (Python's Namespace; namespace is a C++ keyword).
+  Proxy<managed::Namespace> namespace_() { return create<managed::Namespace>(); }
+  template <class T>
+  Proxy<managed::Value<T>> value(T initial = T{}) {
+    return create<managed::Value<T>>(std::move(initial));
   }
   /// maxsize 0: unbounded.
   template <class T>
