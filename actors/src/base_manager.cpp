@@ -47,7 +47,7 @@ void serve_manager_in_child(Connection parent, std::uintptr_t manager) {
   Runtime runtime(1);
   std::optional<ManagerServer> server;
   try {
-    server.emplace(runtime.context(), self.options_.address, self.options_.authkey, self.registry_);
+    server.emplace(runtime.context(), self.options_.address, self.options_.authkey, self.registry_, self.limits());
   } catch (...) {
     parent.send(ServerHello{false, {}, describe_failure(std::current_exception())});
     return;
@@ -107,7 +107,7 @@ void BaseManager::start() {
 
 void BaseManager::serve_forever(const std::function<void(const Address&)>& on_listening) {
   Runtime runtime(1);
-  detail::ManagerServer server(runtime.context(), options_.address, options_.authkey, registry_);
+  detail::ManagerServer server(runtime.context(), options_.address, options_.authkey, registry_, limits());
   address_ = server.address();
   if (on_listening) on_listening(address_);
   try {
@@ -134,6 +134,14 @@ task<void> BaseManager::async_connect() {
 }
 
 void BaseManager::connect() { wait(async_connect()); }
+
+detail::ManagerLimits BaseManager::limits() const {
+  detail::ManagerLimits limits;
+  limits.max_connections = options_.max_connections;
+  limits.max_message = options_.max_message;
+  limits.handshake_timeout = std::chrono::duration_cast<detail::Clock::duration>(options_.timeout);
+  return limits;
+}
 
 void BaseManager::check_connected() const {
   if (!connection_) throw InvalidStateError("BaseManager: not connected (call start() or connect() first)");

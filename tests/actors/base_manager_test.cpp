@@ -225,6 +225,34 @@ TEST(BaseManager, BadRequestsFailThatCallOrThatConnectionAndNobodyElses) {
   EXPECT_EQ(acc.call(&Accumulator::add, 1L).get(), 4);
 }
 
+TEST(BaseManager, ASilentPeerIsDroppedAtTheDeadlineAndConnectionsAreCapped) {
+  BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k", .timeout = 300ms, .max_connections = 2});
+  manager.register_type<Accumulator>("acc");
+  manager.start();  // its own connection is the first of two
+  auto acc = manager.get<Accumulator>("acc");
+  cohort::Runtime runtime(1);
+  const auto silent_for = runtime.run([](boost::asio::io_context& loop, Address where) -> cohort::task<double> {
+    auto channel = co_await cohort::detail::SocketChannel::async_connect(loop, where);
+    const auto start = std::chrono::steady_clock::now();
+    co_await channel.async_recv();  // the challenge; then say nothing
+    bool closed = false;
+    try {
+      co_await cohort::wait_for(channel.async_recv(), 3s);
+    } catch (const cohort::EOFError&) {
+      closed = true;
+    }
+    co_return closed ? std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() : -1.0;
+  }(runtime.context(), manager.address()));
+  EXPECT_GT(silent_for, 0.2) << "the silent peer was not dropped (or too soon)";
+  EXPECT_LT(silent_for, 2.0);
+
+  BaseManager second({.address = manager.address(), .authkey = "k"});
+  second.connect();  // the second of two
+  BaseManager third({.address = manager.address(), .authkey = "k", .timeout = 1s});
+  EXPECT_ANY_THROW(third.connect());
+  EXPECT_EQ(acc.call(&Accumulator::add, 1L).get(), 1) << "the server stopped serving its clients";
+}
+
 TEST(BaseManager, ServeForeverServesInThisThreadUntilAClientShutsItDown) {
   const auto path = socket_path("forever");
   std::thread server([&] {

@@ -32,8 +32,13 @@ struct BaseManagerOptions {
   Address address;
   /// The shared secret of the HMAC challenge both sides answer.
   std::string authkey;
-  /// How long connecting and the handshake may take, on either side.
+  /// How long connecting and the handshake may take, on either side: a server drops a peer that has
+  /// not answered its challenge by then.
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  /// A server's limits on its peers: connections at once (more are closed at once), the longest
+  /// message one may send (a longer one closes its connection).
+  std::size_t max_connections = 1024;
+  std::size_t max_message = std::size_t{64} << 20;
 };
 
 namespace detail {
@@ -211,6 +216,7 @@ class BaseManager {
 
   void add_type(std::string typeid_, detail::ManagedType type);
   void check_connected() const;
+  detail::ManagerLimits limits() const;
   /// Runs `work` on the proxies' loop and blocks until it ends.
   void wait(task<void> work);
   template <class T>
