@@ -232,7 +232,6 @@ std::shared_ptr<ManagerConnection> shared_manager_connection(const Address& addr
   static pid_t owner = 0;
   std::lock_guard lock(mutex);
   if (owner != ::getpid()) {
-    for (auto& [key, connection] : open) (void)new std::weak_ptr<ManagerConnection>(std::move(connection));
     open.clear();
     owner = ::getpid();
   }

@@ -163,14 +163,25 @@ struct ManagerServer::State {
                                   type->type, request.method, method->second.signature, request.signature)));
       return;
     }
+    asio::cancellation_slot cancel;
+    if (object) {
+      const auto [wait, added] = client->waits.emplace(request.id, std::make_unique<asio::cancellation_signal>());
+      if (!added) {
+        client->send(refusal<std::invalid_argument>(
+            request.id, fmt::format("manager: call {} is in flight already (ids must not repeat)", request.id)));
+        return;
+      }
+      cancel = wait->second->slot();
+    }
     auto reply = std::make_shared<FutureState<std::string>>();
     ++client->in_flight;
-    asio::cancellation_slot cancel;
-    if (object) cancel = client->waits.emplace(request.id, std::make_unique<asio::cancellation_signal>()).first->second->slot();
-    reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell, name = request.object] {
+    reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell, loop = loop] {
       client->answered();
-      // Not erased while its emit may run (finish() walks the map): once done, nothing waits on it.
-      if (const auto wait = client->waits.find(id); wait != client->waits.end() && !client->done) client->waits.erase(wait);
+      // The method settles its reply before its coroutine has ended and left the signal's slot: the
+      // signal goes after this turn (and stays while finish() walks the map).
+      asio::post(*loop, [client, id] {
+        if (!client->done) client->waits.erase(id);
+      });
       ProcessActorReply done;
       done.id = id;
       if (const auto error = reply->error()) {
@@ -178,7 +189,7 @@ struct ManagerServer::State {
           client->send(failure_reply(id, error));
           return;
         }
-        log_warning(fmt::format("manager: a tell to '{}' failed: {}", name, describe_error(error)));
+        log_warning(fmt::format("manager: a tell failed: {}", describe_error(error)));
       } else if (!tell) {
         done.result = reply->value();
       }

@@ -334,7 +334,9 @@ TEST(ManagedQueue, AGetWhoseClientWentAwayTakesNothing) {
     auto never = q.call(&cohort::managed::Queue<int>::get, true, std::chrono::nanoseconds(-1));
     std::this_thread::sleep_for(20ms);  // the get waits in the server
   }  // its connection closes
-  std::this_thread::sleep_for(20ms);
+  // The put comes on another connection: it must reach the server after the disconnect did, which
+  // nothing orders but time.
+  std::this_thread::sleep_for(200ms);
   tasks.put(5);
   EXPECT_EQ(tasks.get(true, 1s), 5) << "the item went to a client that had gone";
 }
