@@ -169,6 +169,9 @@ void BaseManager::shutdown() {
     connection_.reset();
   }
   if (server_) {
+    if (!server_->is_alive() && server_->exitcode() != 0)
+      detail::log_warning(fmt::format("BaseManager: the server process had ended: {}",
+                                      detail::describe_exit(server_->exitcode().value_or(0))));
     if (!server_->join(std::chrono::seconds(5))) {
       detail::log_warning("BaseManager: the server process did not stop within 5 s; killing it");
       server_->kill();

@@ -2,7 +2,6 @@
 // dispatched to the hosted objects by name) and a writer per connection for the answers.
 #include "cohort/detail/manager_server.hpp"
 
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
@@ -22,6 +21,7 @@
 #include "cohort/detail/socket_listener.hpp"
 #include "cohort/error.hpp"
 #include "cohort/log.hpp"
+#include "cohort/spawn.hpp"
 #include "cohort/wait_for.hpp"
 
 namespace cohort::detail {
@@ -41,9 +41,9 @@ struct Client {
   std::shared_ptr<FutureState<void>> room_wake;  // set while reading waits for calls to be answered
   std::size_t in_flight = 0;
   bool done = false;
-  // The calls to objects on the loop that have not ended, by request id: cancelled if the client goes
-  // (a queue's get then ends without taking an item that nobody would receive).
-  std::map<std::uint64_t, std::unique_ptr<asio::cancellation_signal>> waits;
+  // The coroutine calls to objects on the loop that have not answered, by request id: cancelled if the
+  // client goes (a queue's get then ends without taking an item that nobody would receive).
+  std::map<std::uint64_t, std::shared_ptr<TaskControl>> waits;
 
   void send(const ProcessActorReply& reply) {
     if (done) return;
@@ -55,10 +55,9 @@ struct Client {
     if (auto wake = std::move(room_wake)) wake->try_set_value();
   }
   void finish() {
-    const bool first = !done;
-    done = true;  // before the emits: a wait cancelled in place must not erase from `waits` meanwhile
-    if (first)
-      for (auto& [id, signal] : waits) signal->emit(asio::cancellation_type::terminal);
+    if (done) return;
+    done = true;
+    for (auto& [id, control] : std::exchange(waits, {})) request_cancel(control);
     outgoing.clear();
     channel.close();
     if (auto wake = std::move(writer_wake)) wake->try_set_value();
@@ -163,25 +162,16 @@ struct ManagerServer::State {
                                   type->type, request.method, method->second.signature, request.signature)));
       return;
     }
-    asio::cancellation_slot cancel;
-    if (object) {
-      const auto [wait, added] = client->waits.emplace(request.id, std::make_unique<asio::cancellation_signal>());
-      if (!added) {
-        client->send(refusal<std::invalid_argument>(
-            request.id, fmt::format("manager: call {} is in flight already (ids must not repeat)", request.id)));
-        return;
-      }
-      cancel = wait->second->slot();
+    if (client->waits.count(request.id) != 0) {
+      client->send(refusal<std::invalid_argument>(
+          request.id, fmt::format("manager: call {} is in flight already (ids must not repeat)", request.id)));
+      return;
     }
     auto reply = std::make_shared<FutureState<std::string>>();
     ++client->in_flight;
-    reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell, loop = loop] {
+    reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell] {
       client->answered();
-      // The method settles its reply before its coroutine has ended and left the signal's slot: the
-      // signal goes after this turn (and stays while finish() walks the map).
-      asio::post(*loop, [client, id] {
-        if (!client->done) client->waits.erase(id);
-      });
+      client->waits.erase(id);
       ProcessActorReply done;
       done.id = id;
       if (const auto error = reply->error()) {
@@ -196,9 +186,11 @@ struct ManagerServer::State {
       client->send(done);
     });
     try {
-      if (object)
-        method->second.loop_entry(*loop, object.get(), request.arguments, reply, cancel);
-      else
+      if (object) {
+        if (auto control = method->second.loop_entry(*loop, object.get(), request.arguments, reply);
+            control && !reply->done())
+          client->waits.emplace(request.id, std::move(control));
+      } else
         method->second.entry(*actor, request.arguments, reply);
     } catch (...) {
       reply->try_set_exception(std::current_exception());

@@ -312,8 +312,8 @@ void managed_entry(ActorCore& host, std::string_view arguments, std::shared_ptr<
 
 /// The loop side of T's managed method number I.
 template <class T, std::size_t I>
-void managed_loop_entry(boost::asio::io_context& loop, void* object, std::string_view arguments,
-                        std::shared_ptr<FutureState<std::string>> reply, boost::asio::cancellation_slot cancel) {
+std::shared_ptr<TaskControl> managed_loop_entry(boost::asio::io_context& loop, void* object, std::string_view arguments,
+                                                std::shared_ptr<FutureState<std::string>> reply) {
   constexpr auto method = std::get<I>(managed_methods<T>::methods);
   using M = std::remove_cvref_t<decltype(method)>;
   using Parameters = typename member_signature<M>::parameters;
@@ -330,8 +330,8 @@ void managed_loop_entry(boost::asio::io_context& loop, void* object, std::string
       state.try_set_value(dumps(result...));
   };
   if constexpr (method_return<Invoked>::coroutine) {
-    boost::asio::co_spawn(
-        loop,
+    return start(
+        loop.get_executor(),
         [](T& on, decltype(loaded) values, std::shared_ptr<FutureState<std::string>> answer, decltype(settle) done)
             -> task<void> {
           try {
@@ -345,8 +345,8 @@ void managed_loop_entry(boost::asio::io_context& loop, void* object, std::string
           } catch (...) {
             answer->try_set_exception(std::current_exception());
           }
-        }(target, std::move(loaded), std::move(reply), settle),
-        boost::asio::bind_cancellation_slot(cancel, boost::asio::detached));
+        }(target, std::move(loaded), std::move(reply), settle))
+        .control;
   } else {
     if constexpr (std::is_void_v<R>) {
       std::apply([&](auto&... v) { std::invoke(method, target, std::move(*v)...); }, loaded);
@@ -354,6 +354,7 @@ void managed_loop_entry(boost::asio::io_context& loop, void* object, std::string
     } else {
       settle(*reply, std::apply([&](auto&... v) { return std::invoke(method, target, std::move(*v)...); }, loaded));
     }
+    return nullptr;
   }
 }
 

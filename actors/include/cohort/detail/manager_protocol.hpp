@@ -14,10 +14,6 @@
 #include <tuple>
 #include <utility>
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <functional>
@@ -27,6 +23,7 @@
 #include "cohort/codec.hpp"
 #include "cohort/detail/future_state.hpp"
 #include "cohort/detail/remote_call.hpp"
+#include "cohort/spawn.hpp"
 #include "cohort/managed_methods.hpp"
 
 namespace cohort::detail {
@@ -60,10 +57,12 @@ using ManagedEntry = void (*)(ActorCore& host, std::string_view arguments,
                               std::shared_ptr<FutureState<std::string>> reply);
 
 /// The server's side of one method of an object hosted on the loop (not as an actor): decodes the
-/// arguments and runs the method on `object` at once, a coroutine method alongside the others; `cancel`
-/// ends its waits when the client that called it goes away.
-using LoopEntry = void (*)(boost::asio::io_context& loop, void* object, std::string_view arguments,
-                           std::shared_ptr<FutureState<std::string>> reply, boost::asio::cancellation_slot cancel);
+/// arguments and runs the method on `object` at once, a coroutine method alongside the others. Returns
+/// a coroutine method's control (null for a plain method), to cancel its waits when the client that
+/// called it goes away.
+using LoopEntry = std::shared_ptr<TaskControl> (*)(boost::asio::io_context& loop, void* object,
+                                                   std::string_view arguments,
+                                                   std::shared_ptr<FutureState<std::string>> reply);
 
 struct ManagedMethod {
   std::string signature;
