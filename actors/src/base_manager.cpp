@@ -117,14 +117,6 @@ void BaseManager::serve_forever(const std::function<void(const Address&)>& on_li
   }
 }
 
-void BaseManager::wait(task<void> work) {
-  auto& loop = detail::loop_for_new_actor(ActorOptions{});
-  if (loop.get_executor().running_in_this_thread())
-    throw InvalidStateError("BaseManager: a blocking call on the loop that serves its proxies would never end; "
-                            "co_await the async_ form in a coroutine");
-  Future<void>(detail::start(loop.get_executor(), std::move(work)).state).get();
-}
-
 task<void> BaseManager::async_connect() {
   auto& loop = detail::loop_for_new_actor(ActorOptions{});
   auto connection = co_await detail::ManagerConnection::async_open(
@@ -133,7 +125,7 @@ task<void> BaseManager::async_connect() {
   connection_ = std::move(connection);
 }
 
-void BaseManager::connect() { wait(async_connect()); }
+void BaseManager::connect() { detail::run_on_proxy_loop(async_connect()); }
 
 detail::ManagerLimits BaseManager::limits() const {
   detail::ManagerLimits limits;
@@ -150,7 +142,7 @@ void BaseManager::check_connected() const {
 std::string BaseManager::create_object(const std::string& factory, std::string arguments) {
   check_connected();
   std::string name;
-  wait([](std::shared_ptr<detail::ManagerConnection> connection, std::string key, std::string bytes,
+  detail::run_on_proxy_loop([](std::shared_ptr<detail::ManagerConnection> connection, std::string key, std::string bytes,
           std::string& out) -> task<void> { out = co_await connection->async_create(std::move(key), std::move(bytes)); }(
       connection_, factory, std::move(arguments), name));
   return name;
@@ -159,7 +151,7 @@ std::string BaseManager::create_object(const std::string& factory, std::string a
 void BaseManager::shutdown() {
   if (server_ && connection_) {
     try {
-      wait(connection_->async_shutdown_server());
+      detail::run_on_proxy_loop(connection_->async_shutdown_server());
     } catch (const std::exception& e) {
       detail::log_warning(fmt::format("BaseManager: the server did not answer the shutdown: {}", e.what()));
     }

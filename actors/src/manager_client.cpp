@@ -116,7 +116,9 @@ task<ProcessActorReply> ManagerConnection::control(ManagerRequest request) {
   }
   co_await async_wait_done(answer);
   answer->rethrow_if_failed();
-  co_return answer->take();
+  auto reply = answer->take();
+  if (!reply.ok) rethrow_failure(reply.failure);
+  co_return reply;
 }
 
 task<void> ManagerConnection::async_lookup(std::string object, std::string type) {
@@ -124,8 +126,7 @@ task<void> ManagerConnection::async_lookup(std::string object, std::string type)
   request.kind = ManagerKind::lookup;
   request.object = std::move(object);
   request.signature = std::move(type);
-  const auto reply = co_await control(std::move(request));
-  if (!reply.ok) rethrow_failure(reply.failure);
+  co_await control(std::move(request));
 }
 
 task<std::string> ManagerConnection::async_create(std::string factory, std::string arguments) {
@@ -134,15 +135,13 @@ task<std::string> ManagerConnection::async_create(std::string factory, std::stri
   request.signature = std::move(factory);
   request.arguments = std::move(arguments);
   const auto reply = co_await control(std::move(request));
-  if (!reply.ok) rethrow_failure(reply.failure);
   co_return loads<std::string>(reply.result);
 }
 
 task<void> ManagerConnection::async_shutdown_server() {
   ManagerRequest request;
   request.kind = ManagerKind::shutdown;
-  const auto reply = co_await control(std::move(request));
-  if (!reply.ok) rethrow_failure(reply.failure);
+  co_await control(std::move(request));
 }
 
 void ManagerConnection::close(const std::string& why) noexcept {
@@ -237,16 +236,21 @@ std::shared_ptr<ManagerConnection> shared_manager_connection(const Address& addr
   }
   auto& slot = open[{address.to_string(), authkey}];
   if (auto connection = slot.lock()) return connection;
-  auto& loop = loop_for_new_actor(ActorOptions{});
-  if (loop.get_executor().running_in_this_thread())
-    throw InvalidStateError("manager proxy: cannot connect from the loop that would serve the connection");
-  auto connection = Future<std::shared_ptr<ManagerConnection>>(
-                        start(loop.get_executor(), ManagerConnection::async_open(loop, address, authkey,
-                                                                                 std::chrono::seconds(10)))
-                            .state)
-                        .get();
+  std::shared_ptr<ManagerConnection> connection;
+  run_on_proxy_loop([](Address where, std::string key, std::shared_ptr<ManagerConnection>& out) -> task<void> {
+    auto& loop = loop_for_new_actor(ActorOptions{});
+    out = co_await ManagerConnection::async_open(loop, std::move(where), std::move(key), std::chrono::seconds(10));
+  }(address, authkey, connection));
   slot = connection;
   return connection;
+}
+
+void run_on_proxy_loop(task<void> work) {
+  auto& loop = loop_for_new_actor(ActorOptions{});
+  if (loop.get_executor().running_in_this_thread())
+    throw InvalidStateError("manager: a blocking call on the loop that serves its proxies would never end; "
+                            "co_await the async_ form in a coroutine");
+  Future<void>(start(loop.get_executor(), std::move(work)).state).get();
 }
 
 ProxyCore::ProxyCore(std::shared_ptr<ManagerConnection> connection, std::string object, std::type_index type)

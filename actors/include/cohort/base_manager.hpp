@@ -190,7 +190,7 @@ class BaseManager {
   template <class T>
   Proxy<T> get(const std::string& typeid_) {
     check_connected();
-    wait(connection_->async_lookup(typeid_, std::string(detail::type_name<T>())));
+    detail::run_on_proxy_loop(connection_->async_lookup(typeid_, std::string(detail::type_name<T>())));
     return make_proxy<T>(typeid_);
   }
   template <class T>
@@ -217,8 +217,6 @@ class BaseManager {
   void add_type(std::string typeid_, detail::ManagedType type);
   void check_connected() const;
   detail::ManagerLimits limits() const;
-  /// Runs `work` on the proxies' loop and blocks until it ends.
-  void wait(task<void> work);
   template <class T>
   Proxy<T> make_proxy(const std::string& typeid_) {
     auto core = std::make_shared<detail::ProxyCore>(connection_, typeid_, typeid(T));

@@ -73,6 +73,10 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
 /// as an argument (opened on the default runtime's loop on first use; blocks while it connects).
 std::shared_ptr<ManagerConnection> shared_manager_connection(const Address& address, const std::string& authkey);
 
+/// Runs `work` on the loop of the proxies made here (the current Runtime's, else the default one) and
+/// blocks until it ends; InvalidStateError when called on that loop, where it would never end.
+void run_on_proxy_loop(task<void> work);
+
 /// The core of a Proxy: an actor whose messages go to `object` on the manager behind `connection`.
 class ProxyCore final : public ActorCore {
  public:
