@@ -30,12 +30,28 @@ namespace asio = boost::asio;
 
 namespace {
 
+/// The coroutine calls of every client that have not ended. The server waits for them (cancelled)
+/// before it ends, so that none is left parked in an object's wait as the objects go.
+struct RunningCalls {
+  std::size_t count = 0;
+  std::shared_ptr<FutureState<void>> none_left;
+
+  void ended() {
+    if (--count == 0)
+      if (auto wake = std::move(none_left)) wake->try_set_value();
+  }
+};
+
 /// One client's connection. Everything here runs on the server's one loop thread.
 struct Client {
-  explicit Client(SocketChannel socket) : channel(std::move(socket)), peer(channel.peer()) {}
+  Client(SocketChannel socket, std::uint64_t number, std::shared_ptr<RunningCalls> running)
+      : channel(std::move(socket)), peer(channel.peer()), number(number), running(std::move(running)) {}
 
   SocketChannel channel;
   std::string peer;
+  std::uint64_t number;  // what a managed::Caller of its calls says
+  // Called once the client is gone and its calls have ended: the objects let go of what it held.
+  std::function<void()> release_held;
   std::deque<std::string> outgoing;
   std::shared_ptr<FutureState<void>> writer_wake;
   std::shared_ptr<FutureState<void>> room_wake;  // set while reading waits for calls to be answered
@@ -44,6 +60,18 @@ struct Client {
   // The coroutine calls to objects on the loop that have not answered, by request id: cancelled if the
   // client goes (a queue's get then ends without taking an item that nobody would receive).
   std::map<std::uint64_t, std::shared_ptr<TaskControl>> waits;
+  std::shared_ptr<RunningCalls> running;  // the server's count, of which `waits` are part
+
+  /// A call of this client's has ended.
+  void ended(std::uint64_t id) {
+    if (waits.erase(id) != 0) running->ended();
+    if (done && waits.empty()) release();
+  }
+  void release() {
+    // Only after its last call has ended: a lock's acquire that was cancelled too late takes the lock
+    // for the client first, and that must be let go of as well.
+    if (auto release = std::exchange(release_held, nullptr)) release();
+  }
 
   void send(const ProcessActorReply& reply) {
     if (done) return;
@@ -57,7 +85,8 @@ struct Client {
   void finish() {
     if (done) return;
     done = true;
-    for (auto& [id, control] : std::exchange(waits, {})) request_cancel(control);
+    for (const auto& [id, control] : waits) request_cancel(control);
+    if (waits.empty()) release();
     outgoing.clear();
     channel.close();
     if (auto wake = std::move(writer_wake)) wake->try_set_value();
@@ -107,7 +136,21 @@ struct ManagerServer::State {
   std::map<std::string, Hosted, std::less<>> objects;
   std::set<std::shared_ptr<Client>> clients;
   bool stopping = false;
-  std::uint64_t created = 0;  // objects built for create requests
+  std::uint64_t created = 0;           // objects built for create requests
+  std::uint64_t connections_made = 0;  // numbering them
+  std::shared_ptr<RunningCalls> running = std::make_shared<RunningCalls>();
+
+  /// What the objects that hold things for clients let go of when client `number` is gone.
+  void release_held_by(std::uint64_t number) {
+    for (const auto& [name, hosted] : objects)
+      if (hosted.object && hosted.type->client_gone) {
+        try {
+          hosted.type->client_gone(hosted.object.get(), number);
+        } catch (const std::exception& e) {
+          log_error(fmt::format("manager: '{}' failed to let go of what a client held: {}", name, e.what()));
+        }
+      }
+  }
 
   void stop() noexcept {
     if (stopping) return;
@@ -171,7 +214,7 @@ struct ManagerServer::State {
     ++client->in_flight;
     reply->on_done([client, reply, id = request.id, tell = request.kind == ManagerKind::tell] {
       client->answered();
-      client->waits.erase(id);
+      client->ended(id);
       ProcessActorReply done;
       done.id = id;
       if (const auto error = reply->error()) {
@@ -187,9 +230,11 @@ struct ManagerServer::State {
     });
     try {
       if (object) {
-        if (auto control = method->second.loop_entry(*loop, object.get(), request.arguments, reply);
-            control && !reply->done())
+        auto control = method->second.loop_entry(*loop, object.get(), client->number, request.arguments, reply);
+        if (control && !reply->done()) {
           client->waits.emplace(request.id, std::move(control));
+          ++client->running->count;
+        }
       } else
         method->second.entry(*actor, request.arguments, reply);
     } catch (...) {
@@ -328,7 +373,10 @@ task<void> ManagerServer::serve() {
       log_warning(fmt::format("manager at {}: accept failed: {}", self->listener.address().to_string(), e.what()));
       continue;
     }
-    auto client = std::make_shared<Client>(std::move(*accepted));
+    auto client = std::make_shared<Client>(std::move(*accepted), ++self->connections_made, self->running);
+    client->release_held = [weak = std::weak_ptr<State>(self), number = client->number] {
+      if (auto state = weak.lock()) state->release_held_by(number);
+    };
     if (self->clients.size() >= self->limits.max_connections) {
       log_warning(fmt::format("manager at {}: refused {}: {} connections already", self->listener.address().to_string(),
                               client->peer, self->clients.size()));
@@ -339,6 +387,16 @@ task<void> ManagerServer::serve() {
     asio::co_spawn(*self->loop, State::serve_client(self, client), asio::detached);
   }
   self->stop();
+  // The calls parked in objects' waits end with their cancellation, which takes turns of the loop.
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (self->running->count != 0) {
+    auto wake = self->running->none_left = std::make_shared<FutureState<void>>();
+    if (!co_await async_wait_done(wake, deadline)) {
+      log_warning(fmt::format("manager at {}: {} calls did not end when cancelled", self->listener.address().to_string(),
+                              self->running->count));
+      break;
+    }
+  }
   for (auto& [name, hosted] : self->objects)
     if (hosted.actor) hosted.actor->request_stop();
   for (auto& [name, hosted] : self->objects)

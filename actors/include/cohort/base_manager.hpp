@@ -116,6 +116,18 @@ class ProxyBase : public ActorRef<T> {
   pid_t owner_ = 0;
 };
 
+/// T's name, methods and client_gone hook, as a server serving a T needs them (how to build a T is the
+/// caller's to add).
+template <class T>
+ManagedType describe_managed_type() {
+  ManagedType type;
+  type.type = std::string(type_name<T>());
+  type.methods = managed_method_table<T>();
+  if constexpr (holds_for_clients<T>)
+    type.client_gone = [](void* object, std::uint64_t connection) { static_cast<T*>(object)->client_gone(connection); };
+  return type;
+}
+
 }  // namespace detail
 
 /// A handle to an object served by a manager: ask, call and tell as on an ActorRef (the method must be
@@ -152,8 +164,7 @@ class BaseManager {
                   "COHORT_MANAGED_METHODS(T, &T::method, ...) at namespace scope");
     static_assert(std::is_constructible_v<T, const Args&...>,
                   "cohort::BaseManager::register_type: T cannot be built from these arguments");
-    detail::ManagedType type;
-    type.type = std::string(detail::type_name<T>());
+    detail::ManagedType type = detail::describe_managed_type<T>();
     if constexpr (detail::hosted_on_loop<T>) {
       type.make_on_loop = [kept = std::make_tuple(std::move(args)...)]() -> std::shared_ptr<void> {
         return std::apply([](const auto&... values) { return std::make_shared<T>(values...); }, kept);
@@ -168,7 +179,6 @@ class BaseManager {
         return cell;
       };
     }
-    type.methods = detail::managed_method_table<T>();
     add_type(std::move(typeid_), std::move(type));
   }
 

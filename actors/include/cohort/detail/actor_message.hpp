@@ -312,13 +312,18 @@ void managed_entry(ActorCore& host, std::string_view arguments, std::shared_ptr<
 
 /// The loop side of T's managed method number I.
 template <class T, std::size_t I>
-std::shared_ptr<TaskControl> managed_loop_entry(boost::asio::io_context& loop, void* object, std::string_view arguments,
+std::shared_ptr<TaskControl> managed_loop_entry(boost::asio::io_context& loop, void* object, std::uint64_t connection,
+                                                std::string_view arguments,
                                                 std::shared_ptr<FutureState<std::string>> reply) {
   constexpr auto method = std::get<I>(managed_methods<T>::methods);
   using M = std::remove_cvref_t<decltype(method)>;
   using Parameters = typename member_signature<M>::parameters;
   auto loaded = [&]<class... P>(std::tuple<P...>*) { return decode_arguments<P...>(arguments); }(
       static_cast<Parameters*>(nullptr));
+  if constexpr (std::tuple_size_v<Parameters> != 0) {
+    if constexpr (std::is_same_v<std::tuple_element_t<0, Parameters>, managed::Caller>)
+      std::get<0>(loaded)->connection = connection;  // what the client said of it does not count
+  }
   T& target = *static_cast<T*>(object);
   using Invoked = decltype(std::apply([&](auto&... values) { return std::invoke(method, target, std::move(*values)...); },
                                       loaded));

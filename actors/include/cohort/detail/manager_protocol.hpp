@@ -26,6 +26,10 @@
 #include "cohort/spawn.hpp"
 #include "cohort/managed_methods.hpp"
 
+namespace cohort::managed {
+struct Caller;
+}  // namespace cohort::managed
+
 namespace cohort::detail {
 
 class ActorCore;
@@ -57,11 +61,12 @@ using ManagedEntry = void (*)(ActorCore& host, std::string_view arguments,
                               std::shared_ptr<FutureState<std::string>> reply);
 
 /// The server's side of one method of an object hosted on the loop (not as an actor): decodes the
-/// arguments and runs the method on `object` at once, a coroutine method alongside the others. Returns
-/// a coroutine method's control (null for a plain method), to cancel its waits when the client that
+/// arguments and runs the method on `object` at once, a coroutine method alongside the others (a
+/// managed::Caller first parameter is given the number of the `connection` the call came on). Returns a
+/// coroutine method's control (null for a plain method), to cancel its waits when the client that
 /// called it goes away.
 using LoopEntry = std::shared_ptr<TaskControl> (*)(boost::asio::io_context& loop, void* object,
-                                                   std::string_view arguments,
+                                                   std::uint64_t connection, std::string_view arguments,
                                                    std::shared_ptr<FutureState<std::string>> reply);
 
 struct ManagedMethod {
@@ -74,6 +79,14 @@ struct ManagedMethod {
 /// their coroutine methods interleaved at their waits (a queue's blocking get must not hold up a put).
 template <class T>
 concept hosted_on_loop = requires { requires T::hosted_on_loop; };
+
+/// Loop-hosted types that hold something for a client (a lock, for the thread that acquired it) let go
+/// of it in `client_gone(connection)`, called once that client's connection has closed and its calls
+/// have ended.
+template <class T>
+concept holds_for_clients = hosted_on_loop<T> && requires(T& object, std::uint64_t connection) {
+  object.client_gone(connection);
+};
 
 /// The name of T's managed method number `index`.
 template <class T>

@@ -29,6 +29,8 @@ struct ManagedType {
   /// For a class hosted on the loop (hosted_on_loop).
   std::function<std::shared_ptr<void>()> make_on_loop;
   std::map<std::string, ManagedMethod, std::less<>> methods;
+  /// For a class that holds things for clients (holds_for_clients): lets go of what `connection` held.
+  void (*client_gone)(void* object, std::uint64_t connection) = nullptr;
 };
 
 using ManagedRegistry = std::map<std::string, ManagedType, std::less<>>;

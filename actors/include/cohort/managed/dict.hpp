@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cohort/base_manager.hpp"
+#include "cohort/detail/proxy_item.hpp"
 #include "cohort/detail/type_name.hpp"
 #include "cohort/managed_methods.hpp"
 
@@ -114,20 +115,7 @@ class Proxy<managed::Dict<K, V>> : public detail::ProxyBase<managed::Dict<K, V>>
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : Base(std::move(core)) {}
 
   /// `d[key]`: reads with get (std::out_of_range when missing) and assigns with set.
-  class Item {
-   public:
-    operator V() const { return dict_->get(key_); }
-    const Item& operator=(V value) const {
-      dict_->set(key_, std::move(value));
-      return *this;
-    }
-
-   private:
-    friend class Proxy;
-    Item(const Proxy* dict, K key) : dict_(dict), key_(std::move(key)) {}
-    const Proxy* dict_;
-    K key_;
-  };
+  using Item = detail::ProxyItem<Proxy, K, V>;
 
   V get(const K& key) const { return Base::call(&D::get, key).get(); }
   V get(const K& key, V fallback) const { return Base::call(&D::get_or, key, std::move(fallback)).get(); }

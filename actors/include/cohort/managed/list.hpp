@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "cohort/base_manager.hpp"
+#include "cohort/detail/proxy_item.hpp"
+#include "cohort/detail/python_index.hpp"
 #include "cohort/managed_methods.hpp"
 
 namespace cohort::managed {
@@ -49,14 +51,7 @@ class List {
   void reverse() { std::reverse(items_.begin(), items_.end()); }
 
  private:
-  std::size_t position(std::int64_t index) const {
-    const auto size = static_cast<std::int64_t>(items_.size());
-    const auto at = index < 0 ? index + size : index;
-    if (at < 0 || at >= size)
-      throw std::out_of_range("managed list: index " + std::to_string(index) + " out of range for size " +
-                              std::to_string(size));
-    return static_cast<std::size_t>(at);
-  }
+  std::size_t position(std::int64_t index) const { return detail::python_index(index, items_.size(), "managed list"); }
 
   std::vector<T> items_;
 };
@@ -83,20 +78,7 @@ class Proxy<managed::List<T>> : public detail::ProxyBase<managed::List<T>> {
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : Base(std::move(core)) {}
 
   /// `l[i]`: reads with get and assigns with set (std::out_of_range past either end).
-  class Item {
-   public:
-    operator T() const { return list_->get(index_); }
-    const Item& operator=(T value) const {
-      list_->set(index_, std::move(value));
-      return *this;
-    }
-
-   private:
-    friend class Proxy;
-    Item(const Proxy* list, std::int64_t index) : list_(list), index_(index) {}
-    const Proxy* list_;
-    std::int64_t index_;
-  };
+  using Item = detail::ProxyItem<Proxy, std::int64_t, T>;
 
   void append(T value) const { Base::call(&L::append, std::move(value)).get(); }
   void extend(std::vector<T> values) const { Base::call(&L::extend, std::move(values)).get(); }

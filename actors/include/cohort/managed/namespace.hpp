@@ -106,6 +106,9 @@ class Proxy<managed::Namespace> : public detail::ProxyBase<managed::Namespace> {
     const std::string frame = co_await Base::ask(&N::get, std::move(name));
     co_return loads<T>(frame);
   }
+  task<bool> async_contains(std::string name) const { co_return co_await Base::ask(&N::contains, std::move(name)); }
+  task<bool> async_erase(std::string name) const { co_return co_await Base::ask(&N::erase, std::move(name)); }
+  task<std::vector<std::string>> async_names() const { co_return co_await Base::ask(&N::names); }
 
  private:
   friend class cereal::access;
@@ -126,6 +129,7 @@ class Proxy<managed::Value<T>> : public detail::ProxyBase<managed::Value<T>> {
   T exchange(T value) const { return Base::call(&V::exchange, std::move(value)).get(); }
   task<T> async_get() const { co_return co_await Base::ask(&V::get); }
   task<void> async_set(T value) const { co_await Base::ask(&V::set, std::move(value)); }
+  task<T> async_exchange(T value) const { co_return co_await Base::ask(&V::exchange, std::move(value)); }
 
  private:
   friend class cereal::access;
