@@ -166,7 +166,7 @@ SendRefusal ActorCore::try_send(std::unique_ptr<ActorMessage>& message, bool han
     // message and running the drain here, on a thread of the actor's loop, is what the posted one
     // would do, a round through the loop's queue (and its epoll_wait) sooner.
     handle_if_idle = handle_if_idle && !scheduled_ && head_ == nullptr && !loop_gone_ &&
-                     loop_->get_executor().running_in_this_thread();
+                     (forwards_from_any_thread_ || loop_->get_executor().running_in_this_thread());
     if (!handle_if_idle) {
       append_locked(message.release());
       return SendRefusal::none;

@@ -19,6 +19,7 @@
 #include "cohort/actor.hpp"
 #include "cohort/error.hpp"
 #include "cohort/future.hpp"
+#include "cohort/lock.hpp"
 #include "cohort/spawn.hpp"
 #include "cohort/wait_for.hpp"
 
@@ -83,7 +84,15 @@ task<std::shared_ptr<ManagerConnection>> ManagerConnection::async_open(asio::io_
 
 void ManagerConnection::queue_locked(ManagerRequest& request) {
   request.id = ++next_id_;
-  outgoing_.push_back(dumps(request));
+  auto framed = SocketChannel::frame(dumps(request));
+  if (!writing_ && outgoing_.empty()) {
+    // Written by the caller's thread, without a turn of the loop (the socket's buffer has room unless
+    // the server falls behind); what does not fit goes to the writer.
+    const auto sent = channel_.send_now(framed);
+    if (sent == framed.size()) return;
+    framed.erase(0, sent);
+  }
+  outgoing_.push_back(std::move(framed));
   if (auto wake = std::move(writer_wake_)) wake->try_set_value();
 }
 
@@ -156,10 +165,83 @@ void ManagerConnection::close(const std::string& why) noexcept {
     if (auto wake = std::move(writer_wake_)) wake->try_set_value();
   }
   channel_.close();
+  {
+    // A thread waiting on its own connection wakes with the connection gone; its entry stays until it
+    // ends, so that nothing it uses is freed under it.
+    std::lock_guard lock(mutex_);
+    for (auto& [token, link] : threads_)
+      if (link.direct) link.direct->shut_down();
+  }
   const auto error = std::make_exception_ptr(ActorDeadError(why));
   for (auto& [id, pending] : failed) {
     if (pending.message) pending.message->fail(error);
     if (pending.control) pending.control->try_set_exception(error);
+  }
+}
+
+namespace {
+
+/// The connections this thread has a direct connection or a mark in, told when the thread ends.
+struct ThreadExit {
+  std::vector<std::weak_ptr<ManagerConnection>> used;
+  ~ThreadExit() {
+    const auto token = this_thread_token();
+    for (const auto& weak : used)
+      if (auto connection = weak.lock()) connection->forget_thread(token);
+  }
+};
+
+thread_local ThreadExit this_thread_exit;
+
+/// How many threads of a process may each have their own connection to one manager.
+constexpr std::size_t max_direct_connections = 64;
+
+}  // namespace
+
+DirectManagerConnection* ManagerConnection::direct_for_this_thread() {
+  const auto token = this_thread_token();
+  {
+    std::lock_guard lock(mutex_);
+    if (!open_) return nullptr;
+    const auto found = threads_.find(token);
+    if (found != threads_.end()) return found->second.sent_async ? nullptr : found->second.direct.get();
+    if (direct_count_ >= max_direct_connections) return nullptr;
+    ++direct_count_;  // taken before the connection opens, so that no two threads pass the cap
+  }
+  std::unique_ptr<DirectManagerConnection> direct;
+  try {
+    direct = DirectManagerConnection::open(address_, authkey_, std::chrono::seconds(10));
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    --direct_count_;
+    threads_[token];  // this thread goes the shared way, which reports what is wrong
+    this_thread_exit.used.push_back(weak_from_this());
+    return nullptr;
+  }
+  std::lock_guard lock(mutex_);
+  if (!open_) direct->shut_down();
+  auto* made = (threads_[token].direct = std::move(direct)).get();
+  this_thread_exit.used.push_back(weak_from_this());
+  return made;
+}
+
+void ManagerConnection::note_async_call() {
+  const auto token = this_thread_token();
+  std::lock_guard lock(mutex_);
+  auto [link, added] = threads_.try_emplace(token);
+  if (added) this_thread_exit.used.push_back(weak_from_this());
+  link->second.sent_async = true;
+}
+
+void ManagerConnection::forget_thread(std::uint64_t token) noexcept {
+  std::unique_ptr<DirectManagerConnection> direct;
+  {
+    std::lock_guard lock(mutex_);
+    const auto found = threads_.find(token);
+    if (found == threads_.end()) return;
+    direct = std::move(found->second.direct);
+    if (direct) --direct_count_;
+    threads_.erase(found);
   }
 }
 
@@ -170,10 +252,11 @@ task<void> ManagerConnection::write_requests(std::shared_ptr<ManagerConnection> 
     {
       std::lock_guard lock(self->mutex_);
       if (!self->open_) co_return;
-      if (self->outgoing_.empty())
-        self->writer_wake_ = wake = std::make_shared<FutureState<void>>();
-      else
+      self->writing_ = !self->outgoing_.empty();
+      if (self->writing_)
         batch.swap(self->outgoing_);
+      else
+        self->writer_wake_ = wake = std::make_shared<FutureState<void>>();
     }
     if (wake) {
       co_await async_wait_done(wake);
@@ -181,7 +264,7 @@ task<void> ManagerConnection::write_requests(std::shared_ptr<ManagerConnection> 
     }
     for (auto& bytes : batch) {
       try {
-        co_await self->channel_.async_send(std::move(bytes));
+        co_await self->channel_.async_send_framed(std::move(bytes));
       } catch (...) {
         co_return;  // the reader sees the connection end too
       }
@@ -256,7 +339,7 @@ void run_on_proxy_loop(task<void> work) {
 ProxyCore::ProxyCore(std::shared_ptr<ManagerConnection> connection, std::string object, std::type_index type)
     : ActorCore(connection->context(), object, type, 0, false), connection_(std::move(connection)),
       object_(std::move(object)) {
-  forward_messages();
+  forward_messages(true);
 }
 
 void ProxyCore::forward(std::unique_ptr<ActorMessage> message) { connection_->send(object_, std::move(message)); }

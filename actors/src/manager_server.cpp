@@ -75,7 +75,14 @@ struct Client {
 
   void send(const ProcessActorReply& reply) {
     if (done) return;
-    outgoing.push_back(dumps(reply));
+    auto framed = SocketChannel::frame(dumps(reply));
+    if (writer_wake && outgoing.empty()) {
+      // The writer is parked with nothing to send: written now, not a turn of the loop later.
+      const auto sent = channel.send_now(framed);
+      if (sent == framed.size()) return;
+      framed.erase(0, sent);
+    }
+    outgoing.push_back(std::move(framed));
     if (auto wake = std::move(writer_wake)) wake->try_set_value();
   }
   void answered() {
@@ -111,7 +118,7 @@ task<void> write_answers(std::shared_ptr<Client> client) {
     auto bytes = std::move(client->outgoing.front());
     client->outgoing.pop_front();
     try {
-      co_await client->channel.async_send(std::move(bytes));
+      co_await client->channel.async_send_framed(std::move(bytes));
     } catch (...) {
       client->finish();  // the client is gone: its reader sees it too
       co_return;

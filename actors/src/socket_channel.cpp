@@ -11,7 +11,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -24,16 +27,11 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t header_size = 4;
+constexpr std::size_t header_size = SocketChannel::header_size;
 
 std::array<unsigned char, header_size> encode_length(std::size_t length) {
   return {static_cast<unsigned char>(length), static_cast<unsigned char>(length >> 8),
           static_cast<unsigned char>(length >> 16), static_cast<unsigned char>(length >> 24)};
-}
-
-std::size_t decode_length(const std::array<unsigned char, header_size>& header) {
-  return std::size_t{header[0]} | std::size_t{header[1]} << 8 | std::size_t{header[2]} << 16 |
-         std::size_t{header[3]} << 24;
 }
 
 /// The largest frame the 4-byte length can announce.
@@ -85,6 +83,37 @@ task<void> SocketChannel::async_send(std::string bytes) {
   if (ec) fail(ec, "send", false);
 }
 
+std::string SocketChannel::frame(std::string_view bytes) {
+  if (bytes.size() > max_frame)
+    throw SerializationError(fmt::format("a message of {} bytes is longer than a frame can carry", bytes.size()));
+  const auto header = encode_length(bytes.size());
+  std::string framed;
+  framed.reserve(header_size + bytes.size());
+  framed.append(reinterpret_cast<const char*>(header.data()), header_size);
+  framed.append(bytes);
+  return framed;
+}
+
+std::size_t SocketChannel::send_now(std::string_view framed) noexcept {
+  std::size_t sent = 0;
+  while (sent < framed.size()) {
+    const auto n = ::send(socket_.native_handle(), framed.data() + sent, framed.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;  // full (EAGAIN) or failed: the rest goes through async_send_framed, which reports a failure
+  }
+  return sent;
+}
+
+task<void> SocketChannel::async_send_framed(std::string framed) {
+  boost::system::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(framed), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) fail(ec, "send", false);
+}
+
 task<std::string> SocketChannel::async_recv(std::size_t limit) {
   if (limit == 0 || limit > max_message_) limit = max_message_;
   std::array<unsigned char, header_size> header{};
@@ -92,7 +121,7 @@ task<std::string> SocketChannel::async_recv(std::size_t limit) {
   const std::size_t got = co_await asio::async_read(socket_, asio::buffer(header),
                                                     asio::redirect_error(asio::use_awaitable, ec));
   if (ec) fail(ec, "receive", got > 0);
-  const std::size_t length = decode_length(header);
+  const std::size_t length = frame_length(header);
   if (length > limit) {
     close();  // the rest of the stream cannot be framed
     throw SerializationError(
@@ -113,6 +142,8 @@ void SocketChannel::fail(const boost::system::error_code& ec, const char* what, 
   if (is_peer_gone(ec)) throw EOFError("the peer closed the connection");
   throw ProcessError(fmt::format("socket {} failed: {}", what, ec.message()));
 }
+
+int SocketChannel::release() { return socket_.release(); }
 
 void SocketChannel::close() noexcept {
   boost::system::error_code ignored;

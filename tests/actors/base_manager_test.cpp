@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -150,6 +151,38 @@ TEST(BaseManager, AClientWhoseServerDiedGetsAnErrorNotAHang) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   manager.shutdown();
   EXPECT_TRUE(cohort_test::zombie_children().empty());
+}
+
+TEST(BaseManager, BlockingCallsOnAThreadsOwnConnectionFailToo) {
+  BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k"});
+  manager.register_type<Accumulator>("acc");
+  manager.register_type<cohort::managed::Queue<int>>("tasks");
+  manager.start();
+  auto tasks = manager.get<cohort::managed::Queue<int>>("tasks");
+  tasks.put(1);  // a blocking call: on this thread's own connection
+  EXPECT_EQ(tasks.get(), 1);
+  // A thread waiting in a blocking get on its own connection when the server dies.
+  auto waiting = std::async(std::launch::async, [tasks] { return tasks.get(); });
+  EXPECT_EQ(waiting.wait_for(50ms), std::future_status::timeout);
+  ::kill(manager.get<Accumulator>("acc").call(&Accumulator::server_pid).get(), SIGKILL);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(waiting.get(), cohort::ActorDeadError);
+  EXPECT_THROW(tasks.put(2), cohort::ActorDeadError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  manager.shutdown();
+  EXPECT_TRUE(cohort_test::zombie_children().empty());
+}
+
+TEST(BaseManager, AThreadsBlockingCallComesAfterItsEarlierNonBlockingOnes) {
+  BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k"});
+  manager.register_type<cohort::managed::Queue<int>>("tasks");
+  manager.start();
+  auto tasks = manager.get<cohort::managed::Queue<int>>("tasks");
+  EXPECT_TRUE(tasks.empty());  // the blocking way first: this thread's own connection opens
+  for (int i = 0; i < 200; ++i) {
+    tasks.tell(&cohort::managed::Queue<int>::put, i, true, std::chrono::nanoseconds(-1));
+    ASSERT_EQ(tasks.get_nowait(), i) << "a blocking get overtook the put told before it";
+  }
 }
 
 /// A raw peer that passes the handshake and then sends `frames` as they are; returns the server's

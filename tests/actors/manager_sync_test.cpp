@@ -49,6 +49,10 @@ TEST(ManagedLock, OneHolderAtATimeReleasedOnlyByItAndLetGoOfWhenItsClientDies) {
   }).join();
   lock.release();
   EXPECT_THROW(lock.release(), cohort::Error);
+  // Held by the thread, whichever way its calls go (a non-blocking call takes the shared connection).
+  EXPECT_TRUE(lock.acquire());
+  lock.call(&managed::Lock::release, managed::Caller::this_thread()).get();
+  EXPECT_FALSE(lock.locked());
 
   {
     std::lock_guard held(lock);  // a copy of a proxy is the same lock

@@ -54,23 +54,40 @@ class ProxyBase : public ActorRef<T> {
 
   template <class M, class... Args>
   auto ask(M method, Args... args) const {
-    return here().ActorRef<T>::ask(std::move(method), std::move(args)...);
+    return sending_async().ActorRef<T>::ask(std::move(method), std::move(args)...);
   }
   template <class Rep, class Period, class M, class... Args>
   auto ask_for(std::chrono::duration<Rep, Period> timeout, M method, Args... args) const {
-    return here().ActorRef<T>::ask_for(timeout, std::move(method), std::move(args)...);
+    return sending_async().ActorRef<T>::ask_for(timeout, std::move(method), std::move(args)...);
   }
   template <class M, class... Args>
   auto call(M method, Args... args) const {
-    return here().ActorRef<T>::call(std::move(method), std::move(args)...);
+    return sending_async().ActorRef<T>::call(std::move(method), std::move(args)...);
   }
   template <class M, class... Args>
   void tell(M method, Args... args) const {
-    here().ActorRef<T>::tell(std::move(method), std::move(args)...);
+    sending_async().ActorRef<T>::tell(std::move(method), std::move(args)...);
   }
   template <class M, class... Args>
   auto async_tell(M method, Args... args) const {
-    return here().ActorRef<T>::async_tell(std::move(method), std::move(args)...);
+    return sending_async().ActorRef<T>::async_tell(std::move(method), std::move(args)...);
+  }
+
+  /// Calls and waits for the result (or the method's exception): call(...).get(), but made on this
+  /// thread's own connection to the manager when it may be (no non-blocking call of this thread's
+  /// could be overtaken), with no hand-over to the proxies' loop. What the built-in types' blocking
+  /// methods use.
+  template <class M, class... Args>
+  actor_reply_t<T, M, Args...> invoke(M method, Args... args) const {
+    const ProxyBase& self = here();
+    if (auto* direct = self.core().connection()->direct_for_this_thread()) {
+      check_actor_call<T, M, Args...>();
+      auto reply = std::make_shared<FutureState<actor_reply_t<T, M, Args...>>>();
+      auto message = make_ask_message<T>(self.core(), reply, std::move(method), std::move(args)...);
+      direct->call(self.core().object_name(), *message);
+      return Future<actor_reply_t<T, M, Args...>>(std::move(reply)).get();
+    }
+    return self.ActorRef<T>::call(std::move(method), std::move(args)...).get();
   }
 
   /// The name the object is served under.
@@ -100,6 +117,13 @@ class ProxyBase : public ActorRef<T> {
     core->start_forwarding();
     static_cast<ActorRef<T>&>(*this) = ActorRef<T>(std::move(core));
     owner_ = ::getpid();
+  }
+
+  /// here(), for a call whose answer this thread does not wait for before it goes on.
+  const ProxyBase& sending_async() const {
+    const ProxyBase& self = here();
+    self.core().connection()->note_async_call();
+    return self;
   }
 
   /// This proxy, bound to a connection of this process.

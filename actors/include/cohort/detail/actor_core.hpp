@@ -168,7 +168,13 @@ class ActorCore : public std::enable_shared_from_this<ActorCore>, public Supervi
   void start(std::unique_ptr<ActorMessage> first);
 
   /// A core whose messages are not run here but handed to forward() (a process actor's).
-  void forward_messages() noexcept { forwards_ = true; }
+  /// `from_any_thread`: forward() is safe on any thread, so a message sent to an idle core is forwarded
+  /// by its sender's thread at once, not by the loop a turn later (a manager's proxy: its connection
+  /// writes from any thread).
+  void forward_messages(bool from_any_thread = false) noexcept {
+    forwards_ = true;
+    forwards_from_any_thread_ = from_any_thread;
+  }
   virtual void forward(std::unique_ptr<ActorMessage> message);
   /// Every message before the stop request has been forwarded: stop the far side, then call
   /// finish_stop() (or die()) once it has.
@@ -223,6 +229,7 @@ class ActorCore : public std::enable_shared_from_this<ActorCore>, public Supervi
   std::size_t mailbox_size_;  // 0: unbounded
   bool named_;
   bool forwards_ = false;
+  bool forwards_from_any_thread_ = false;
   std::shared_ptr<LoopActors> loop_actors_;
   std::uint64_t registration_ = 0;  // in loop_actors_
 

@@ -13,6 +13,7 @@
 
 #include "cohort/address.hpp"
 #include "cohort/detail/actor_core.hpp"
+#include "cohort/detail/direct_manager_connection.hpp"
 #include "cohort/detail/manager_protocol.hpp"
 #include "cohort/detail/process_actor_protocol.hpp"
 #include "cohort/detail/socket_channel.hpp"
@@ -46,6 +47,16 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
   /// Closes the socket: what is in flight fails with ActorDeadError saying `why`.
   void close(const std::string& why) noexcept;
 
+  /// This thread's own connection for a blocking call (opened on first use), or null when the call
+  /// goes through the shared connection: after this thread's non-blocking calls here (a direct call
+  /// could overtake them), once this connection is closed, or when enough threads have theirs.
+  DirectManagerConnection* direct_for_this_thread();
+  /// Notes that this thread sends a non-blocking call here: its later blocking calls come after it on
+  /// the shared connection.
+  void note_async_call();
+  /// This thread ends: its direct connection goes.
+  void forget_thread(std::uint64_t token) noexcept;
+
   struct Pending;
 
  private:
@@ -65,7 +76,14 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
   std::string closed_why_;
   std::uint64_t next_id_ = 0;
   std::map<std::uint64_t, Pending> in_flight_;
-  std::deque<std::string> outgoing_;
+  struct ThreadLink {
+    std::unique_ptr<DirectManagerConnection> direct;
+    bool sent_async = false;
+  };
+  std::map<std::uint64_t, ThreadLink> threads_;  // by this_thread_token()
+  std::size_t direct_count_ = 0;
+  std::deque<std::string> outgoing_;  // frames, or the rest of one
+  bool writing_ = false;              // the writer sends a batch: nobody else may write
   std::shared_ptr<FutureState<void>> writer_wake_;
 };
 

@@ -8,6 +8,7 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -37,10 +38,28 @@ class SocketChannel {
 
   /// Sends one message. One send at a time per channel. EOFError if the peer has gone.
   task<void> async_send(std::string bytes);
+
+  /// `bytes` as a frame: its length, then itself (SerializationError past what a length can say).
+  static std::string frame(std::string_view bytes);
+  /// Writes what the socket takes of `framed` at once, without waiting, from any thread while no other
+  /// send runs; returns how much went (0 also when the peer has gone: the next send or receive says so).
+  std::size_t send_now(std::string_view framed) noexcept;
+  /// Sends bytes framed already (a frame, or what send_now left of one). One send at a time.
+  task<void> async_send_framed(std::string framed);
   /// Receives one message of at most `limit` bytes (0: the channel's maximum). EOFError if the peer
   /// closed between messages, or mid-message ("truncated"); SerializationError for a frame past the
   /// limit (the channel is closed then: what follows cannot be framed). One receive at a time.
   task<std::string> async_recv(std::size_t limit = 0);
+
+  /// Gives up the socket's descriptor, to be used without Asio; the channel is closed afterwards.
+  int release();
+
+  /// The length a frame's header announces.
+  static constexpr std::size_t header_size = 4;
+  static std::size_t frame_length(const std::array<unsigned char, header_size>& header) noexcept {
+    return std::size_t{header[0]} | std::size_t{header[1]} << 8 | std::size_t{header[2]} << 16 |
+           std::size_t{header[3]} << 24;
+  }
 
   /// Ends the connection (both directions); pending operations fail. Idempotent.
   void close() noexcept;

@@ -69,12 +69,12 @@ class Proxy<managed::Array<T>> : public detail::ProxyBase<managed::Array<T>> {
 
   using Item = detail::ProxyItem<Proxy, std::int64_t, T>;
 
-  T get(std::int64_t index) const { return Base::call(&A::get, index).get(); }
-  void set(std::int64_t index, T value) const { Base::call(&A::set, index, std::move(value)).get(); }
+  T get(std::int64_t index) const { return Base::invoke(&A::get, index); }
+  void set(std::int64_t index, T value) const { Base::invoke(&A::set, index, std::move(value)); }
   Item operator[](std::int64_t index) const { return Item(this, index); }
-  std::size_t size() const { return Base::call(&A::size).get(); }
-  std::vector<T> to_vector() const { return Base::call(&A::to_vector).get(); }
-  void assign(std::vector<T> values) const { Base::call(&A::assign, std::move(values)).get(); }
+  std::size_t size() const { return Base::invoke(&A::size); }
+  std::vector<T> to_vector() const { return Base::invoke(&A::to_vector); }
+  void assign(std::vector<T> values) const { Base::invoke(&A::assign, std::move(values)); }
 
   task<T> async_get(std::int64_t index) const { co_return co_await Base::ask(&A::get, index); }
   task<void> async_set(std::int64_t index, T value) const { co_await Base::ask(&A::set, index, std::move(value)); }

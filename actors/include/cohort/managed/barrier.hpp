@@ -115,13 +115,13 @@ class Proxy<managed::Barrier> : public detail::ProxyBase<managed::Barrier> {
   /// This party's index; BrokenBarrierError if the round is or gets broken or `timeout` (else the
   /// barrier's default) passes, which breaks it for the others.
   std::uint32_t wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    return call(&B::wait, timeout.value_or(none)).get();
+    return invoke(&B::wait, timeout.value_or(none));
   }
-  void abort() const { call(&B::abort).get(); }
-  void reset() const { call(&B::reset).get(); }
-  bool broken() const { return call(&B::broken).get(); }
-  std::uint32_t n_waiting() const { return call(&B::n_waiting).get(); }
-  std::uint32_t parties() const { return call(&B::parties).get(); }
+  void abort() const { invoke(&B::abort); }
+  void reset() const { invoke(&B::reset); }
+  bool broken() const { return invoke(&B::broken); }
+  std::uint32_t n_waiting() const { return invoke(&B::n_waiting); }
+  std::uint32_t parties() const { return invoke(&B::parties); }
 
   task<std::uint32_t> async_wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
     co_return co_await ask(&B::wait, timeout.value_or(none));

@@ -13,7 +13,8 @@ namespace cohort::managed {
 struct Caller {
   /// The server's number for the client's connection (0 until the server fills it in).
   std::uint64_t connection = 0;
-  /// The calling thread's token in its process (the one cohort's own locks use).
+  /// The calling thread's token (the one cohort's own locks use): random, so unique among the threads
+  /// of every process. What a lock's holder is; its calls may come on more than one connection.
   std::uint64_t thread = 0;
 
   static Caller this_thread() noexcept { return Caller{0, detail::this_thread_token()}; }

@@ -71,7 +71,7 @@ class Proxy<managed::Condition> : public detail::LockProxyMethods<managed::Condi
   /// Releases the lock (this thread must hold it), waits for a notify and takes the lock back; false if
   /// `timeout` passed first.
   bool wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    return call(&C::wait, managed::Caller::this_thread(), timeout.value_or(none)).get();
+    return invoke(&C::wait, managed::Caller::this_thread(), timeout.value_or(none));
   }
   /// Waits until `predicate()` is true (checked under the lock first, then after each wake-up) and
   /// returns its last value: false only when `timeout` passed with it still false.
@@ -85,8 +85,8 @@ class Proxy<managed::Condition> : public detail::LockProxyMethods<managed::Condi
     }
     return result;
   }
-  void notify(int n = 1) const { call(&C::notify, managed::Caller::this_thread(), n).get(); }
-  void notify_all() const { call(&C::notify_all, managed::Caller::this_thread()).get(); }
+  void notify(int n = 1) const { invoke(&C::notify, managed::Caller::this_thread(), n); }
+  void notify_all() const { invoke(&C::notify_all, managed::Caller::this_thread()); }
 
   task<bool> async_wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
     co_return co_await ask(&C::wait, managed::Caller::this_thread(), timeout.value_or(none));

@@ -117,25 +117,25 @@ class Proxy<managed::Dict<K, V>> : public detail::ProxyBase<managed::Dict<K, V>>
   /// `d[key]`: reads with get (std::out_of_range when missing) and assigns with set.
   using Item = detail::ProxyItem<Proxy, K, V>;
 
-  V get(const K& key) const { return Base::call(&D::get, key).get(); }
-  V get(const K& key, V fallback) const { return Base::call(&D::get_or, key, std::move(fallback)).get(); }
-  void set(K key, V value) const { Base::call(&D::set, std::move(key), std::move(value)).get(); }
+  V get(const K& key) const { return Base::invoke(&D::get, key); }
+  V get(const K& key, V fallback) const { return Base::invoke(&D::get_or, key, std::move(fallback)); }
+  void set(K key, V value) const { Base::invoke(&D::set, std::move(key), std::move(value)); }
   Item operator[](K key) const { return Item(this, std::move(key)); }
-  V setdefault(K key, V value) const { return Base::call(&D::setdefault, std::move(key), std::move(value)).get(); }
-  bool contains(const K& key) const { return Base::call(&D::contains, key).get(); }
-  bool erase(const K& key) const { return Base::call(&D::erase, key).get(); }
-  V pop(const K& key) const { return Base::call(&D::pop, key).get(); }
-  std::size_t size() const { return Base::call(&D::size).get(); }
-  std::vector<K> keys() const { return Base::call(&D::keys).get(); }
-  std::vector<V> values() const { return Base::call(&D::values).get(); }
-  std::vector<std::pair<K, V>> items() const { return Base::call(&D::items).get(); }
-  std::map<K, V> copy() const { return Base::call(&D::copy).get(); }
-  void clear() const { Base::call(&D::clear).get(); }
-  void update(std::map<K, V> other) const { Base::call(&D::update, std::move(other)).get(); }
+  V setdefault(K key, V value) const { return Base::invoke(&D::setdefault, std::move(key), std::move(value)); }
+  bool contains(const K& key) const { return Base::invoke(&D::contains, key); }
+  bool erase(const K& key) const { return Base::invoke(&D::erase, key); }
+  V pop(const K& key) const { return Base::invoke(&D::pop, key); }
+  std::size_t size() const { return Base::invoke(&D::size); }
+  std::vector<K> keys() const { return Base::invoke(&D::keys); }
+  std::vector<V> values() const { return Base::invoke(&D::values); }
+  std::vector<std::pair<K, V>> items() const { return Base::invoke(&D::items); }
+  std::map<K, V> copy() const { return Base::invoke(&D::copy); }
+  void clear() const { Base::invoke(&D::clear); }
+  void update(std::map<K, V> other) const { Base::invoke(&D::update, std::move(other)); }
   V add(K key, V delta) const
     requires managed_methods<D>::addable
   {
-    return Base::call(&D::add, std::move(key), std::move(delta)).get();
+    return Base::invoke(&D::add, std::move(key), std::move(delta));
   }
 
   task<V> async_get(K key) const { co_return co_await Base::ask(&D::get, std::move(key)); }

@@ -57,12 +57,12 @@ class Proxy<managed::Event> : public detail::ProxyBase<managed::Event> {
  public:
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : ProxyBase(std::move(core)) {}
 
-  void set() const { call(&E::set).get(); }
-  void clear() const { call(&E::clear).get(); }
-  bool is_set() const { return call(&E::is_set).get(); }
+  void set() const { invoke(&E::set); }
+  void clear() const { invoke(&E::clear); }
+  bool is_set() const { return invoke(&E::is_set); }
   /// Waits until the flag is set: true at once if it is; false if `timeout` passed first.
   bool wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    return call(&E::wait, timeout.value_or(none)).get();
+    return invoke(&E::wait, timeout.value_or(none));
   }
 
   task<void> async_set() const { co_await ask(&E::set); }

@@ -80,17 +80,17 @@ class Proxy<managed::List<T>> : public detail::ProxyBase<managed::List<T>> {
   /// `l[i]`: reads with get and assigns with set (std::out_of_range past either end).
   using Item = detail::ProxyItem<Proxy, std::int64_t, T>;
 
-  void append(T value) const { Base::call(&L::append, std::move(value)).get(); }
-  void extend(std::vector<T> values) const { Base::call(&L::extend, std::move(values)).get(); }
-  void insert(std::int64_t index, T value) const { Base::call(&L::insert, index, std::move(value)).get(); }
-  T get(std::int64_t index) const { return Base::call(&L::get, index).get(); }
-  void set(std::int64_t index, T value) const { Base::call(&L::set, index, std::move(value)).get(); }
+  void append(T value) const { Base::invoke(&L::append, std::move(value)); }
+  void extend(std::vector<T> values) const { Base::invoke(&L::extend, std::move(values)); }
+  void insert(std::int64_t index, T value) const { Base::invoke(&L::insert, index, std::move(value)); }
+  T get(std::int64_t index) const { return Base::invoke(&L::get, index); }
+  void set(std::int64_t index, T value) const { Base::invoke(&L::set, index, std::move(value)); }
   Item operator[](std::int64_t index) const { return Item(this, index); }
-  T pop(std::int64_t index = -1) const { return Base::call(&L::pop, index).get(); }
-  std::size_t size() const { return Base::call(&L::size).get(); }
-  std::vector<T> to_vector() const { return Base::call(&L::to_vector).get(); }
-  void clear() const { Base::call(&L::clear).get(); }
-  void reverse() const { Base::call(&L::reverse).get(); }
+  T pop(std::int64_t index = -1) const { return Base::invoke(&L::pop, index); }
+  std::size_t size() const { return Base::invoke(&L::size); }
+  std::vector<T> to_vector() const { return Base::invoke(&L::to_vector); }
+  void clear() const { Base::invoke(&L::clear); }
+  void reverse() const { Base::invoke(&L::reverse); }
 
   task<void> async_append(T value) const { co_await Base::ask(&L::append, std::move(value)); }
   task<void> async_extend(std::vector<T> values) const { co_await Base::ask(&L::extend, std::move(values)); }

@@ -65,14 +65,15 @@ class ManagedLockState {
     depth_ = depth;
   }
 
-  bool held_by(const managed::Caller& caller) const noexcept { return depth_ != 0 && holder_ == caller; }
+  /// Held by the caller's thread, whichever of its process's connections the calls came on.
+  bool held_by(const managed::Caller& caller) const noexcept { return depth_ != 0 && holder_.thread == caller.thread; }
   bool locked() const noexcept { return depth_ != 0; }
   std::uint32_t depth_of(const managed::Caller& caller) const noexcept { return held_by(caller) ? depth_ : 0; }
 
   /// Error naming `operation` unless `caller` holds the lock.
   void check_held(const managed::Caller& caller, const char* operation) const {
     if (depth_ == 0) throw Error(fmt::format("managed {}.{}: the lock is not acquired", what_, operation));
-    if (!(holder_ == caller))
+    if (!held_by(caller))
       throw Error(fmt::format("managed {}.{}: the lock is held by another thread or client", what_, operation));
   }
 
@@ -162,10 +163,10 @@ class LockProxyMethods : public ProxyBase<L>, public StdLockable<Proxy<L>> {
   using Base::Base;
 
   bool acquire(bool block = true, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    return Base::call(&L::acquire, managed::Caller::this_thread(), block, timeout.value_or(none)).get();
+    return Base::invoke(&L::acquire, managed::Caller::this_thread(), block, timeout.value_or(none));
   }
   /// Error if this thread does not hold the lock.
-  void release() const { Base::call(&L::release, managed::Caller::this_thread()).get(); }
+  void release() const { Base::invoke(&L::release, managed::Caller::this_thread()); }
 
   task<bool> async_acquire(bool block = true, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
     co_return co_await Base::ask(&L::acquire, managed::Caller::this_thread(), block, timeout.value_or(none));
@@ -187,7 +188,7 @@ class Proxy<managed::Lock> : public detail::LockProxyMethods<managed::Lock> {
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : LockProxyMethods(std::move(core)) {}
 
   /// Whether some thread of some client holds it.
-  bool locked() const { return call(&L::locked).get(); }
+  bool locked() const { return invoke(&L::locked); }
   task<bool> async_locked() const { co_return co_await ask(&L::locked); }
 
  private:
@@ -203,8 +204,8 @@ class Proxy<managed::RLock> : public detail::LockProxyMethods<managed::RLock> {
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : LockProxyMethods(std::move(core)) {}
 
   /// Whether this thread holds it, and how many times.
-  bool is_owned() const { return call(&L::is_owned, managed::Caller::this_thread()).get(); }
-  std::uint32_t depth() const { return call(&L::depth, managed::Caller::this_thread()).get(); }
+  bool is_owned() const { return invoke(&L::is_owned, managed::Caller::this_thread()); }
+  std::uint32_t depth() const { return invoke(&L::depth, managed::Caller::this_thread()); }
   task<bool> async_is_owned() const { co_return co_await ask(&L::is_owned, managed::Caller::this_thread()); }
   task<std::uint32_t> async_depth() const { co_return co_await ask(&L::depth, managed::Caller::this_thread()); }
 

@@ -87,15 +87,15 @@ class Proxy<managed::Namespace> : public detail::ProxyBase<managed::Namespace> {
 
   template <class T>
   void set(std::string name, const T& value) const {
-    Base::call(&N::set, std::move(name), dumps(value)).get();
+    Base::invoke(&N::set, std::move(name), dumps(value));
   }
   template <class T>
   T get(const std::string& name) const {
-    return loads<T>(Base::call(&N::get, name).get());
+    return loads<T>(Base::invoke(&N::get, name));
   }
-  bool contains(const std::string& name) const { return Base::call(&N::contains, name).get(); }
-  bool erase(const std::string& name) const { return Base::call(&N::erase, name).get(); }
-  std::vector<std::string> names() const { return Base::call(&N::names).get(); }
+  bool contains(const std::string& name) const { return Base::invoke(&N::contains, name); }
+  bool erase(const std::string& name) const { return Base::invoke(&N::erase, name); }
+  std::vector<std::string> names() const { return Base::invoke(&N::names); }
 
   template <class T>
   task<void> async_set(std::string name, T value) const {
@@ -124,9 +124,9 @@ class Proxy<managed::Value<T>> : public detail::ProxyBase<managed::Value<T>> {
  public:
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : Base(std::move(core)) {}
 
-  T get() const { return Base::call(&V::get).get(); }
-  void set(T value) const { Base::call(&V::set, std::move(value)).get(); }
-  T exchange(T value) const { return Base::call(&V::exchange, std::move(value)).get(); }
+  T get() const { return Base::invoke(&V::get); }
+  void set(T value) const { Base::invoke(&V::set, std::move(value)); }
+  T exchange(T value) const { return Base::invoke(&V::exchange, std::move(value)); }
   task<T> async_get() const { co_return co_await Base::ask(&V::get); }
   task<void> async_set(T value) const { co_await Base::ask(&V::set, std::move(value)); }
   task<T> async_exchange(T value) const { co_return co_await Base::ask(&V::exchange, std::move(value)); }

@@ -130,17 +130,17 @@ class QueueProxyMethods : public ProxyBase<Q> {
   using Base::Base;
 
   void put(T item, bool block = true, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    Base::call(&Q::put, std::move(item), block, timeout.value_or(none)).get();
+    Base::invoke(&Q::put, std::move(item), block, timeout.value_or(none));
   }
   T get(bool block = true, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    return Base::call(&Q::get, block, timeout.value_or(none)).get();
+    return Base::invoke(&Q::get, block, timeout.value_or(none));
   }
   void put_nowait(T item) const { put(std::move(item), false); }
   T get_nowait() const { return get(false); }
-  std::size_t qsize() const { return Base::call(&Q::qsize).get(); }
-  bool empty() const { return Base::call(&Q::empty).get(); }
-  bool full() const { return Base::call(&Q::full).get(); }
-  std::size_t maxsize() const { return Base::call(&Q::maxsize).get(); }
+  std::size_t qsize() const { return Base::invoke(&Q::qsize); }
+  bool empty() const { return Base::invoke(&Q::empty); }
+  bool full() const { return Base::invoke(&Q::full); }
+  std::size_t maxsize() const { return Base::invoke(&Q::maxsize); }
 
   task<void> async_put(T item, bool block = true, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
     co_await Base::ask(&Q::put, std::move(item), block, timeout.value_or(none));
@@ -180,12 +180,12 @@ class Proxy<managed::JoinableQueue<T>> : public detail::QueueProxyMethods<manage
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : Base(std::move(core)) {}
 
   /// std::invalid_argument when called more times than items were put.
-  void task_done() const { Base::call(&Q::task_done).get(); }
+  void task_done() const { Base::invoke(&Q::task_done); }
   /// Waits until every item put has been marked done; false if `timeout` passed first.
   bool join(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    return Base::call(&Q::join, timeout.value_or(Base::none)).get();
+    return Base::invoke(&Q::join, timeout.value_or(Base::none));
   }
-  std::size_t unfinished_tasks() const { return Base::call(&Q::unfinished_tasks).get(); }
+  std::size_t unfinished_tasks() const { return Base::invoke(&Q::unfinished_tasks); }
 
   task<void> async_task_done() const { co_await Base::ask(&Q::task_done); }
   task<bool> async_join(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {

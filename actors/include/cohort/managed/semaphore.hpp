@@ -87,10 +87,10 @@ class Proxy<managed::Semaphore> : public detail::ProxyBase<managed::Semaphore>,
   explicit Proxy(std::shared_ptr<detail::ProxyCore> core) noexcept : ProxyBase(std::move(core)) {}
 
   bool acquire(bool block = true, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
-    return call(&S::acquire, block, timeout.value_or(none)).get();
+    return invoke(&S::acquire, block, timeout.value_or(none));
   }
-  void release(std::int64_t n = 1) const { call(&S::release, n).get(); }
-  std::int64_t get_value() const { return call(&S::get_value).get(); }
+  void release(std::int64_t n = 1) const { invoke(&S::release, n); }
+  std::int64_t get_value() const { return invoke(&S::get_value); }
 
   task<bool> async_acquire(bool block = true, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const {
     co_return co_await ask(&S::acquire, block, timeout.value_or(none));

@@ -1,0 +1,116 @@
+// A thread's own blocking connection to a manager: opened with the usual handshake on a loop of its
+// own, then used with plain blocking socket calls.
+#include "cohort/detail/direct_manager_connection.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "cohort/codec.hpp"
+#include "cohort/detail/actor_core.hpp"
+#include "cohort/detail/authentication.hpp"
+#include "cohort/detail/manager_protocol.hpp"
+#include "cohort/detail/process_actor_protocol.hpp"
+#include "cohort/detail/socket_channel.hpp"
+#include "cohort/error.hpp"
+#include "cohort/spawn.hpp"
+#include "cohort/wait_for.hpp"
+
+namespace cohort::detail {
+
+std::unique_ptr<DirectManagerConnection> DirectManagerConnection::open(const Address& address,
+                                                                      const std::string& authkey,
+                                                                      Clock::duration timeout) {
+  boost::asio::io_context loop;
+  std::optional<SocketChannel> opened;
+  auto handshake = [](boost::asio::io_context& on, Address where, std::string key,
+                      std::optional<SocketChannel>& out) -> task<void> {
+    auto channel = co_await SocketChannel::async_connect(on, where);
+    co_await async_authenticate_server(channel, std::move(key));
+    out.emplace(std::move(channel));
+  };
+  auto done = start(loop.get_executor(), wait_for(handshake(loop, address, authkey, opened), timeout)).state;
+  loop.run();
+  done->rethrow_if_failed();
+  const int fd = opened->release();
+  // Blocking from now on: this thread waits in recv for its answers.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return std::unique_ptr<DirectManagerConnection>(new DirectManagerConnection(fd, address));
+}
+
+DirectManagerConnection::DirectManagerConnection(int fd, Address address) noexcept
+    : fd_(fd), owner_(::getpid()), address_(std::move(address)) {}
+
+DirectManagerConnection::~DirectManagerConnection() { ::close(fd_); }
+
+void DirectManagerConnection::shut_down() noexcept {
+  if (owner_ == ::getpid()) ::shutdown(fd_, SHUT_RDWR);
+}
+
+void DirectManagerConnection::gone(const std::string& why) {
+  if (broken_.empty()) broken_ = fmt::format("the connection to the manager at {} is gone ({})", address_.to_string(), why);
+  shut_down();
+  throw ActorDeadError(broken_);
+}
+
+namespace {
+
+/// false when the peer has gone (or the socket was shut down); errno says why otherwise.
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const auto n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool read_all(int fd, char* into, std::size_t size) {
+  while (size > 0) {
+    const auto n = ::recv(fd, into, size, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    into += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+void DirectManagerConnection::call(const std::string& object, ActorMessage& message) {
+  try {
+    if (!broken_.empty()) throw ActorDeadError(broken_);
+    ManagerRequest request;
+    request.object = object;
+    message.encode_named(request);
+    request.id = ++next_id_;
+    if (!write_all(fd_, SocketChannel::frame(dumps(request)))) gone(std::strerror(errno));
+    // The answer to this call is the next frame: the server answers a connection's calls in order
+    // unless one waits, and this thread sends the next call only after this answer.
+    std::array<unsigned char, SocketChannel::header_size> header{};
+    if (!read_all(fd_, reinterpret_cast<char*>(header.data()), header.size())) gone("it closed the connection");
+    const std::size_t length = SocketChannel::frame_length(header);
+    if (length > default_max_message) gone(fmt::format("it announced an answer of {} bytes", length));
+    std::string bytes(length, '\0');
+    if (!read_all(fd_, bytes.data(), length)) gone("it closed the connection in the middle of an answer");
+    auto reply = loads<ProcessActorReply>(bytes);
+    if (reply.id != request.id) gone(fmt::format("it answered call {} to call {}", reply.id, request.id));
+    message.settle_remote(reply);
+  } catch (...) {
+    message.fail(std::current_exception());
+  }
+}
+
+}  // namespace cohort::detail
