@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -76,18 +77,49 @@ bool write_all(int fd, std::string_view bytes) {
   return true;
 }
 
-bool read_all(int fd, char* into, std::size_t size) {
-  while (size > 0) {
-    const auto n = ::recv(fd, into, size, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    into += n;
-    size -= static_cast<std::size_t>(n);
+}  // namespace
+
+void DirectManagerConnection::read_more(bool mid_frame) {
+  if (!in_) in_.reset(new char[in_capacity]);
+  if (in_begin_ > 0) {
+    std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
+    in_end_ -= in_begin_;
+    in_begin_ = 0;
   }
-  return true;
+  for (;;) {
+    const auto n = ::recv(fd_, in_.get() + in_end_, in_capacity - in_end_, 0);
+    if (n > 0) {
+      in_end_ += static_cast<std::size_t>(n);
+      return;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    gone(mid_frame ? "it closed the connection in the middle of an answer" : "it closed the connection");
+  }
 }
 
-}  // namespace
+std::string DirectManagerConnection::read_frame() {
+  while (in_end_ - in_begin_ < SocketChannel::header_size) read_more(in_end_ != in_begin_);
+  std::array<unsigned char, SocketChannel::header_size> header{};
+  std::memcpy(header.data(), in_.get() + in_begin_, header.size());
+  const std::size_t length = SocketChannel::frame_length(header);
+  if (length > default_max_message) gone(fmt::format("it announced an answer of {} bytes", length));
+  in_begin_ += header.size();
+  const std::size_t have = std::min(in_end_ - in_begin_, length);
+  std::string bytes(in_.get() + in_begin_, have);
+  in_begin_ += have;
+  if (have < length) {
+    // A long answer: the rest is read straight into it.
+    bytes.resize(length);
+    std::size_t got = have;
+    while (got < length) {
+      const auto n = ::recv(fd_, bytes.data() + got, length - got, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) gone("it closed the connection in the middle of an answer");
+      got += static_cast<std::size_t>(n);
+    }
+  }
+  return bytes;
+}
 
 void DirectManagerConnection::call(const std::string& object, ActorMessage& message) {
   try {
@@ -99,12 +131,7 @@ void DirectManagerConnection::call(const std::string& object, ActorMessage& mess
     if (!write_all(fd_, SocketChannel::frame(dumps(request)))) gone(std::strerror(errno));
     // The answer to this call is the next frame: the server answers a connection's calls in order
     // unless one waits, and this thread sends the next call only after this answer.
-    std::array<unsigned char, SocketChannel::header_size> header{};
-    if (!read_all(fd_, reinterpret_cast<char*>(header.data()), header.size())) gone("it closed the connection");
-    const std::size_t length = SocketChannel::frame_length(header);
-    if (length > default_max_message) gone(fmt::format("it announced an answer of {} bytes", length));
-    std::string bytes(length, '\0');
-    if (!read_all(fd_, bytes.data(), length)) gone("it closed the connection in the middle of an answer");
+    const std::string bytes = read_frame();
     auto reply = loads<ProcessActorReply>(bytes);
     if (reply.id != request.id) gone(fmt::format("it answered call {} to call {}", reply.id, request.id));
     message.settle_remote(reply);

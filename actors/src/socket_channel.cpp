@@ -13,6 +13,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -116,23 +117,43 @@ task<void> SocketChannel::async_send_framed(std::string framed) {
 
 task<std::string> SocketChannel::async_recv(std::size_t limit) {
   if (limit == 0 || limit > max_message_) limit = max_message_;
+  while (buffered() < header_size) co_await fill();
   std::array<unsigned char, header_size> header{};
-  boost::system::error_code ec;
-  const std::size_t got = co_await asio::async_read(socket_, asio::buffer(header),
-                                                    asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) fail(ec, "receive", got > 0);
+  std::memcpy(header.data(), in_.get() + in_begin_, header_size);
   const std::size_t length = frame_length(header);
   if (length > limit) {
     close();  // the rest of the stream cannot be framed
     throw SerializationError(
         fmt::format("the peer {} announced a message of {} bytes, past the limit of {}", peer(), length, limit));
   }
-  std::string bytes(length, '\0');
-  if (length > 0) {
-    co_await asio::async_read(socket_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+  in_begin_ += header_size;
+  const std::size_t have = std::min(buffered(), length);
+  std::string bytes(in_.get() + in_begin_, have);
+  in_begin_ += have;
+  if (have < length) {
+    // A message longer than what arrived with its length: the rest is read into it directly.
+    bytes.resize(length);
+    boost::system::error_code ec;
+    co_await asio::async_read(socket_, asio::buffer(bytes.data() + have, length - have),
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) fail(ec, "receive", true);
   }
   co_return bytes;
+}
+
+task<void> SocketChannel::fill() {
+  constexpr std::size_t capacity = 64 * 1024;
+  if (!in_) in_.reset(new char[capacity]);
+  if (in_begin_ > 0) {
+    std::memmove(in_.get(), in_.get() + in_begin_, buffered());
+    in_end_ -= in_begin_;
+    in_begin_ = 0;
+  }
+  boost::system::error_code ec;
+  const std::size_t got = co_await socket_.async_read_some(asio::buffer(in_.get() + in_end_, capacity - in_end_),
+                                                           asio::redirect_error(asio::use_awaitable, ec));
+  in_end_ += got;
+  if (ec) fail(ec, "receive", buffered() > 0);
 }
 
 void SocketChannel::fail(const boost::system::error_code& ec, const char* what, bool mid_message) {
@@ -143,7 +164,10 @@ void SocketChannel::fail(const boost::system::error_code& ec, const char* what, 
   throw ProcessError(fmt::format("socket {} failed: {}", what, ec.message()));
 }
 
-int SocketChannel::release() { return socket_.release(); }
+int SocketChannel::release() {
+  if (buffered() != 0) throw ProcessError("a socket given up with what its peer sent unread");
+  return socket_.release();
+}
 
 void SocketChannel::close() noexcept {
   boost::system::error_code ignored;

@@ -39,12 +39,22 @@ class DirectManagerConnection {
  private:
   DirectManagerConnection(int fd, Address address) noexcept;
   [[noreturn]] void gone(const std::string& why);
+  /// The next frame's bytes; ActorDeadError (through gone) if the connection ends first.
+  std::string read_frame();
+  /// Reads what has arrived behind what is buffered, waiting for at least a byte.
+  void read_more(bool mid_frame);
+
+  static constexpr std::size_t in_capacity = 64 * 1024;
 
   int fd_;
   pid_t owner_;
   Address address_;
   std::uint64_t next_id_ = 0;
   std::string broken_;  // why it is gone, once it is
+  // What was read and not yet taken: an answer and its length usually come in one read.
+  std::unique_ptr<char[]> in_;
+  std::size_t in_begin_ = 0;
+  std::size_t in_end_ = 0;
 };
 
 }  // namespace cohort::detail

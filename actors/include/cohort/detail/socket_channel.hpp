@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,7 @@ class SocketChannel {
   task<std::string> async_recv(std::size_t limit = 0);
 
   /// Gives up the socket's descriptor, to be used without Asio; the channel is closed afterwards.
+  /// ProcessError if bytes that the peer sent are read already (they would be lost).
   int release();
 
   /// The length a frame's header announces.
@@ -70,9 +72,16 @@ class SocketChannel {
 
  private:
   [[noreturn]] void fail(const boost::system::error_code& ec, const char* what, bool mid_message);
+  std::size_t buffered() const noexcept { return in_end_ - in_begin_; }
+  /// Reads what has arrived (at least a byte) behind what is buffered.
+  task<void> fill();
 
   Socket socket_;
   std::size_t max_message_;
+  // What was read and not yet taken: a small message and its length come in one read.
+  std::unique_ptr<char[]> in_;
+  std::size_t in_begin_ = 0;
+  std::size_t in_end_ = 0;
 };
 
 }  // namespace cohort::detail
