@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cohort/manager.hpp"
@@ -25,6 +26,26 @@ void change_from_child(Dict d, List l, Queue q, int i) {
   d.add("total", i);
   l.append(i);
   q.put("hello from " + std::to_string(i));
+}
+
+void add_from_threads(Dict d) {
+  // The child's first calls come from several threads at once (a forked child reconnects on its first).
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([d] {
+      for (int j = 0; j < 25; ++j) d.add("hits", 1);
+    });
+  for (auto& thread : threads) thread.join();
+}
+
+TEST(Manager, AChildsThreadsShareTheProxiesItGot) {
+  cohort::Manager manager;
+  auto d = manager.dict<std::string, int>();
+  cohort::Process child(&add_from_threads, d);
+  child.start();
+  child.join();
+  EXPECT_EQ(child.exitcode(), 0);
+  EXPECT_EQ(d.get("hits"), 100);
 }
 
 TEST(Manager, ADictAListAndAQueueChangedByChildProcesses) {

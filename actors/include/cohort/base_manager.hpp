@@ -4,14 +4,15 @@
 // calling surface of an ActorRef. A registered object runs one call at a time, as an actor does.
 #pragma once
 
-#include <unistd.h>
 
 #include <cereal/access.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -22,6 +23,7 @@
 #include "cohort/detail/manager_client.hpp"
 #include "cohort/detail/manager_server.hpp"
 #include "cohort/detail/type_name.hpp"
+#include "cohort/lock.hpp"
 #include "cohort/managed_methods.hpp"
 #include "cohort/process.hpp"
 
@@ -50,7 +52,8 @@ namespace detail {
 template <class T>
 class ProxyBase : public ActorRef<T> {
  public:
-  explicit ProxyBase(std::shared_ptr<ProxyCore> core) noexcept : ActorRef<T>(std::move(core)), owner_(::getpid()) {}
+  explicit ProxyBase(std::shared_ptr<ProxyCore> core) noexcept
+      : ActorRef<T>(std::move(core)), owner_(this_process_id()) {}
 
   template <class M, class... Args>
   auto ask(M method, Args... args) const {
@@ -116,7 +119,7 @@ class ProxyBase : public ActorRef<T> {
     auto core = std::make_shared<ProxyCore>(std::move(connection), object, typeid(T));
     core->start_forwarding();
     static_cast<ActorRef<T>&>(*this) = ActorRef<T>(std::move(core));
-    owner_ = ::getpid();
+    owner_.pid.store(this_process_id(), std::memory_order_release);
   }
 
   /// here(), for a call whose answer this thread does not wait for before it goes on.
@@ -128,16 +131,32 @@ class ProxyBase : public ActorRef<T> {
 
   /// This proxy, bound to a connection of this process.
   const ProxyBase& here() const {
-    if (owner_ != ::getpid()) {
-      // A copy of the parent's memory (a forked child): the first call in the child reconnects.
-      auto& self = const_cast<ProxyBase&>(*this);
-      const auto& connection = core().connection();
-      self.bind(shared_manager_connection(connection->address(), connection->authkey()), core().object_name());
-    }
+    if (owner_.pid.load(std::memory_order_acquire) != this_process_id()) rebind_here();
     return *this;
   }
 
-  pid_t owner_ = 0;
+  /// A copy of the parent's memory (a forked child): the first call in the child reconnects, once,
+  /// however many of the child's threads call at first.
+  void rebind_here() const {
+    static std::mutex rebinding;
+    std::lock_guard lock(rebinding);
+    if (owner_.pid.load(std::memory_order_relaxed) == this_process_id()) return;
+    auto& self = const_cast<ProxyBase&>(*this);
+    const auto& connection = core().connection();
+    self.bind(shared_manager_connection(connection->address(), connection->authkey()), core().object_name());
+  }
+
+  /// The process the proxy's connection belongs to; copied as a plain value.
+  struct Owner {
+    std::atomic<int> pid;
+    explicit Owner(int id) noexcept : pid(id) {}
+    Owner(const Owner& other) noexcept : pid(other.pid.load(std::memory_order_acquire)) {}
+    Owner& operator=(const Owner& other) noexcept {
+      pid.store(other.pid.load(std::memory_order_acquire), std::memory_order_release);
+      return *this;
+    }
+  };
+  Owner owner_{0};
 };
 
 /// T's name, methods and client_gone hook, as a server serving a T needs them (how to build a T is the
