@@ -44,7 +44,8 @@ namespace detail {
 void serve_manager_in_child(Connection parent, std::uintptr_t manager) {
   // Forked: the manager's object, with its registry, is this process's copy of the parent's.
   const auto& self = *reinterpret_cast<const BaseManager*>(manager);
-  Runtime runtime(1);
+  // Requests come a round trip after answers: a loop polling for them would take the clients' CPU.
+  Runtime runtime(1, IdleLoop::sleep);
   std::optional<ManagerServer> server;
   try {
     server.emplace(runtime.context(), self.options_.address, self.options_.authkey, self.registry_, self.limits());
@@ -106,7 +107,7 @@ void BaseManager::start() {
 }
 
 void BaseManager::serve_forever(const std::function<void(const Address&)>& on_listening) {
-  Runtime runtime(1);
+  Runtime runtime(1, IdleLoop::sleep);  // as in serve_manager_in_child
   detail::ManagerServer server(runtime.context(), options_.address, options_.authkey, registry_, limits());
   address_ = server.address();
   if (on_listening) on_listening(address_);

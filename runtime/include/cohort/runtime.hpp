@@ -14,11 +14,17 @@ class io_context;
 
 namespace cohort {
 
+/// What a loop thread with nothing ready does: poll for a moment before it sleeps (the default: work
+/// handed to a pool usually comes back within microseconds, and polling saves the wake-up), or sleep
+/// at once (a server whose requests come from other machines' or processes' round trips, where a
+/// polling thread would only take the CPU from the clients).
+enum class IdleLoop { poll_then_sleep, sleep };
+
 /// An event loop with `threads` threads (the one calling run() plus threads - 1 more). Coroutines it
 /// starts run on strands, so each one is never resumed on two threads at once.
 class Runtime {
  public:
-  explicit Runtime(std::size_t threads = 1);
+  explicit Runtime(std::size_t threads = 1, IdleLoop idle = IdleLoop::poll_then_sleep);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

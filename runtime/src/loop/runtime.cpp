@@ -193,11 +193,13 @@ task<void> sleep_for(Clock::duration duration) {
 }  // namespace detail
 
 struct Runtime::Impl {
-  explicit Impl(std::size_t n) : threads(n == 0 ? 1 : n), context(static_cast<int>(threads)) {
+  Impl(std::size_t n, IdleLoop when_idle)
+      : threads(n == 0 ? 1 : n), idle(when_idle), context(static_cast<int>(threads)) {
     asio::make_service<LoopThreads>(context, threads);
   }
 
   std::size_t threads;
+  IdleLoop idle;
   asio::io_context context;
   std::mutex mutex;  // guards the fields below
   bool running = false;
@@ -205,7 +207,7 @@ struct Runtime::Impl {
   std::shared_ptr<detail::TaskControl> main_control;
 };
 
-Runtime::Runtime(std::size_t threads) : impl_(std::make_unique<Impl>(threads)) {}
+Runtime::Runtime(std::size_t threads, IdleLoop idle) : impl_(std::make_unique<Impl>(threads, idle)) {}
 
 Runtime::~Runtime() = default;
 
@@ -236,14 +238,17 @@ void await_signals(asio::signal_set& signals, Runtime& runtime) {
   });
 }
 
-/// io_context::run, except that a thread that runs out of ready handlers polls for a moment before it
-/// sleeps in epoll: the result of work handed to a pool usually arrives within microseconds, and picking
-/// it up by polling saves the wake-up of a sleeping thread, the largest part of such a round trip.
-void run_polling(asio::io_context& context) {
+/// io_context::run, except that (IdleLoop::poll_then_sleep) a thread that runs out of ready handlers
+/// polls for a moment before it sleeps in epoll: the result of work handed to a pool usually arrives
+/// within microseconds, and picking it up by polling saves the wake-up of a sleeping thread, the
+/// largest part of such a round trip.
+void run_polling(asio::io_context& context, IdleLoop idle) {
   for (;;) {
     context.poll();
     if (context.stopped()) return;
-    if (detail::spin_until([&] { return context.poll_one() > 0 || context.stopped(); })) continue;
+    if (idle == IdleLoop::poll_then_sleep &&
+        detail::spin_until([&] { return context.poll_one() > 0 || context.stopped(); }))
+      continue;
     context.run_one();
     if (context.stopped()) return;
   }
@@ -273,7 +278,7 @@ void Runtime::run_erased(task<void> main) {
   auto run_loop = [&] {
     RunningExecutorScope scope(executor, context, impl_->threads == 1);
     try {
-      run_polling(context);
+      run_polling(context, impl_->idle);
     } catch (...) {
       // A handler that threw: stop every thread and report it from run().
       std::lock_guard lock(error_mutex);
