@@ -44,8 +44,10 @@ namespace detail {
 void serve_manager_in_child(Connection parent, std::uintptr_t manager) {
   // Forked: the manager's object, with its registry, is this process's copy of the parent's.
   const auto& self = *reinterpret_cast<const BaseManager*>(manager);
-  // Requests come a round trip after answers: a loop polling for them would take the clients' CPU.
-  Runtime runtime(1, IdleLoop::sleep);
+  // Polling when idle: on an idle machine it saves the server's wake-up on every request (a dict call
+  // from a child 36 k/s against 19 k/s sleeping); with every CPU busy, sleeping does better (62 k/s
+  // against 38 k/s), as the polling takes the CPU from the client.
+  Runtime runtime(1, IdleLoop::poll_then_sleep);
   std::optional<ManagerServer> server;
   try {
     server.emplace(runtime.context(), self.options_.address, self.options_.authkey, self.registry_, self.limits());
@@ -107,7 +109,7 @@ void BaseManager::start() {
 }
 
 void BaseManager::serve_forever(const std::function<void(const Address&)>& on_listening) {
-  Runtime runtime(1, IdleLoop::sleep);  // as in serve_manager_in_child
+  Runtime runtime(1, IdleLoop::poll_then_sleep);  // see serve_manager_in_child
   detail::ManagerServer server(runtime.context(), options_.address, options_.authkey, registry_, limits());
   address_ = server.address();
   if (on_listening) on_listening(address_);

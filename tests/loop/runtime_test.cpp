@@ -36,6 +36,23 @@ TEST(Runtime, ARuntimeRunsSeveralMainsInTurn) {
   EXPECT_EQ(runtime.run(answer()), 42);
 }
 
+TEST(Runtime, ALoopThatSleepsWhenIdleWakesForTimersAndOtherThreadsWork) {
+  cohort::Runtime runtime(1, cohort::IdleLoop::sleep);
+  const auto start = std::chrono::steady_clock::now();
+  runtime.run(cohort::sleep(5ms));  // a timer wakes it
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 5ms);
+  // Work completed by another thread wakes it too.
+  auto state = std::make_shared<cohort::detail::FutureState<int>>();
+  std::thread completer([state] {
+    std::this_thread::sleep_for(20ms);
+    state->try_set_value(7);
+  });
+  EXPECT_EQ(runtime.run([](cohort::Future<int> later) -> cohort::task<int> { co_return co_await later.async_get(); }(
+                cohort::Future<int>(state))),
+            7);
+  completer.join();
+}
+
 TEST(Runtime, RunningTwiceAtOnceIsAnError) {
   cohort::Runtime runtime;
   runtime.run([](cohort::Runtime& rt) -> cohort::task<void> {
