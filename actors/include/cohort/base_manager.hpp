@@ -4,7 +4,6 @@
 // calling surface of an ActorRef. A registered object runs one call at a time, as an actor does.
 #pragma once
 
-
 #include <cereal/access.hpp>
 
 #include <atomic>
