@@ -1,9 +1,10 @@
 // A thread's own blocking connection to a manager: opened with the usual handshake on a loop of its
-// own, then used with plain blocking socket calls.
+// own, then used with plain blocking calls on the socket, or on the shared-memory lane it moves to.
 #include "cohort/detail/direct_manager_connection.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -18,8 +19,10 @@
 #include <utility>
 
 #include "cohort/codec.hpp"
+#include "cohort/connection.hpp"
 #include "cohort/detail/actor_core.hpp"
 #include "cohort/detail/authentication.hpp"
+#include "cohort/detail/fd_passing.hpp"
 #include "cohort/detail/manager_protocol.hpp"
 #include "cohort/detail/process_actor_protocol.hpp"
 #include "cohort/detail/socket_channel.hpp"
@@ -46,16 +49,24 @@ std::unique_ptr<DirectManagerConnection> DirectManagerConnection::open(const Add
   const int fd = opened->release();
   // Blocking from now on: this thread waits in recv for its answers.
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return std::unique_ptr<DirectManagerConnection>(new DirectManagerConnection(fd, address));
+  std::unique_ptr<DirectManagerConnection> connection(new DirectManagerConnection(fd, address));
+  if (!address.is_tcp()) connection->move_to_lane(timeout);
+  return connection;
 }
 
 DirectManagerConnection::DirectManagerConnection(int fd, Address address) noexcept
     : fd_(fd), owner_(::getpid()), address_(std::move(address)) {}
 
-DirectManagerConnection::~DirectManagerConnection() { ::close(fd_); }
+DirectManagerConnection::~DirectManagerConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 void DirectManagerConnection::shut_down() noexcept {
-  if (owner_ == ::getpid()) ::shutdown(fd_, SHUT_RDWR);
+  if (owner_ != ::getpid()) return;
+  if (lane_)
+    detail::shut_down(*lane_);
+  else
+    ::shutdown(fd_, SHUT_RDWR);
 }
 
 void DirectManagerConnection::gone(const std::string& why) {
@@ -121,6 +132,43 @@ std::string DirectManagerConnection::read_frame() {
   return bytes;
 }
 
+void DirectManagerConnection::move_to_lane(Clock::duration timeout) {
+  ManagerRequest request;
+  request.id = ++next_id_;
+  request.kind = ManagerKind::shared_memory_lane;
+  const auto fail = [&](const std::string& why) {
+    throw ProcessError(
+        fmt::format("the manager at {} did not hand over a shared-memory lane: {}", address_.to_string(), why));
+  };
+  if (!write_all(fd_, SocketChannel::frame(dumps(request)))) fail(std::strerror(errno));
+  // The answer is the lane's descriptors alone. A server that never sends them must not hold this
+  // thread past the connection's time limit.
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+  const timeval limit{.tv_sec = static_cast<time_t>(micros / 1'000'000),
+                      .tv_usec = static_cast<suseconds_t>(micros % 1'000'000)};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  try {
+    std::vector<UniqueFd> fds;
+    const std::string bytes = recv_with_fds(fd_, fds);
+    FdTransferScope transfer(fds);
+    lane_ = std::make_unique<Connection>(loads<Connection>(bytes));
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  ::close(std::exchange(fd_, -1));
+}
+
+std::string DirectManagerConnection::call_through_lane(const std::string& request) {
+  try {
+    lane_->send_bytes(request);
+    return lane_->recv_bytes();
+  } catch (const EOFError&) {
+    gone("it closed the connection");
+  } catch (const SerializationError& e) {
+    gone(e.what());
+  }
+}
+
 void DirectManagerConnection::call(const std::string& object, ActorMessage& message) {
   try {
     if (!broken_.empty()) throw ActorDeadError(broken_);
@@ -128,10 +176,15 @@ void DirectManagerConnection::call(const std::string& object, ActorMessage& mess
     request.object = object;
     message.encode_named(request);
     request.id = ++next_id_;
-    if (!write_all(fd_, SocketChannel::frame(dumps(request)))) gone(std::strerror(errno));
-    // The answer to this call is the next frame: the server answers a connection's calls in order
+    // The answer to this call is the next message: the server answers a connection's calls in order
     // unless one waits, and this thread sends the next call only after this answer.
-    const std::string bytes = read_frame();
+    std::string bytes;
+    if (lane_) {
+      bytes = call_through_lane(dumps(request));
+    } else {
+      if (!write_all(fd_, SocketChannel::frame(dumps(request)))) gone(std::strerror(errno));
+      bytes = read_frame();
+    }
     auto reply = loads<ProcessActorReply>(bytes);
     if (reply.id != request.id) gone(fmt::format("it answered call {} to call {}", reply.id, request.id));
     message.settle_remote(reply);

@@ -9,12 +9,16 @@
 
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <vector>
 #include <set>
 #include <stdexcept>
 #include <utility>
 
 #include "cohort/codec.hpp"
+#include "cohort/connection.hpp"
 #include "cohort/detail/async_wait.hpp"
+#include "cohort/detail/fd_passing.hpp"
 #include "cohort/detail/authentication.hpp"
 #include "cohort/detail/process_actor_protocol.hpp"
 #include "cohort/detail/remote_failure.hpp"
@@ -48,6 +52,9 @@ struct Client {
       : channel(std::move(socket)), peer(channel.peer()), number(number), running(std::move(running)) {}
 
   SocketChannel channel;
+  // Once the client moved its calls to shared memory (ManagerKind::shared_memory_lane): what carries
+  // them both ways instead of the socket, which is closed then.
+  std::optional<Connection> lane;
   std::string peer;
   std::uint64_t number;  // what a managed::Caller of its calls says
   // Called once the client is gone and its calls have ended: the objects let go of what it held.
@@ -75,6 +82,17 @@ struct Client {
 
   void send(const ProcessActorReply& reply) {
     if (done) return;
+    if (lane) {
+      auto bytes = dumps(reply);
+      try {
+        if (outgoing.empty() && lane->try_send_bytes(bytes)) return;
+      } catch (const EOFError&) {
+        return;  // the client is gone: its reader sees it too
+      }
+      outgoing.push_back(std::move(bytes));
+      if (auto wake = std::move(writer_wake)) wake->try_set_value();
+      return;
+    }
     auto framed = SocketChannel::frame(dumps(reply));
     if (writer_wake && outgoing.empty()) {
       // The writer is parked with nothing to send: written now, not a turn of the loop later.
@@ -96,6 +114,8 @@ struct Client {
     if (waits.empty()) release();
     outgoing.clear();
     channel.close();
+    // Wakes the reader and writer waiting on the lane; the Connection closes with the Client.
+    if (lane) shut_down(*lane);
     if (auto wake = std::move(writer_wake)) wake->try_set_value();
     if (auto wake = std::move(room_wake)) wake->try_set_value();
   }
@@ -118,7 +138,10 @@ task<void> write_answers(std::shared_ptr<Client> client) {
     auto bytes = std::move(client->outgoing.front());
     client->outgoing.pop_front();
     try {
-      co_await client->channel.async_send_framed(std::move(bytes));
+      if (client->lane)
+        co_await client->lane->async_send_bytes(std::move(bytes));
+      else
+        co_await client->channel.async_send_framed(std::move(bytes));
     } catch (...) {
       client->finish();  // the client is gone: its reader sees it too
       co_return;
@@ -180,6 +203,10 @@ struct ManagerServer::State {
     }
     if (request.kind == ManagerKind::create) {
       client->send(create(request));
+      return;
+    }
+    if (request.kind == ManagerKind::shared_memory_lane) {
+      hand_over_to_lane(*client);
       return;
     }
     const auto found = objects.find(request.object);
@@ -249,6 +276,40 @@ struct ManagerServer::State {
     }
   }
 
+  /// Gives `client` a Pipe's end for its calls from now on, sent over its socket as descriptors, and
+  /// closes the socket. Only for a client on a Unix-domain socket with nothing else in progress: the
+  /// answers to its earlier calls must not be left behind on the socket. A client that asks otherwise
+  /// is cut off (it waits for descriptors, so no answer could tell it).
+  void hand_over_to_lane(Client& client) {
+    std::string refused;
+    if (client.lane)
+      refused = "it asked for a shared-memory lane twice";
+    else if (!client.channel.is_unix_socket())
+      refused = "it asked for a shared-memory lane over TCP";
+    else if (client.in_flight != 0 || !client.outgoing.empty())
+      refused = "it asked for a shared-memory lane with calls in flight";
+    if (refused.empty()) {
+      try {
+        auto [ours, theirs] = Pipe();
+        std::vector<UniqueFd> fds;
+        std::string bytes;
+        {
+          FdTransferScope transfer(fds);
+          bytes = dumps(theirs);
+        }
+        send_with_fds(client.channel.native_handle(), bytes, fds);
+        client.lane.emplace(std::move(ours));
+        client.channel.close();
+        return;
+      } catch (const std::exception& e) {
+        refused = fmt::format("its shared-memory lane could not be sent: {}", e.what());
+      }
+    }
+    log_error(fmt::format("manager at {}: closed the connection of {}: {}", listener.address().to_string(), client.peer,
+                          refused));
+    client.finish();
+  }
+
   /// A new object from a registered factory, named after its type and a count.
   ProcessActorReply create(const ManagerRequest& request) {
     const ManagedFactory* factory = find_managed_factory(request.signature);
@@ -294,9 +355,19 @@ struct ManagerServer::State {
       }
       std::string bytes;
       try {
-        bytes = co_await client->channel.async_recv();
+        if (client->lane) {
+          bytes = co_await client->lane->async_recv_bytes();
+          if (bytes.size() > self->limits.max_message)
+            throw SerializationError(fmt::format("a request of {} bytes, past the limit of {}", bytes.size(),
+                                                 self->limits.max_message));
+        } else {
+          bytes = co_await client->channel.async_recv();
+        }
       } catch (const EOFError& e) {
-        if (std::string_view(e.what()).find("truncated") != std::string_view::npos) ended = e.what();
+        // Between messages the client just went; inside one, it was cut short.
+        const std::string_view what = e.what();
+        if (what.find("truncated") != std::string_view::npos || what.find("inside a message") != std::string_view::npos)
+          ended = e.what();
         break;
       } catch (const CancelledError&) {
         break;

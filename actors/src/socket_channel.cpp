@@ -176,6 +176,12 @@ void SocketChannel::close() noexcept {
   socket_.close(ignored);
 }
 
+bool SocketChannel::is_unix_socket() const {
+  boost::system::error_code ec;
+  const auto local = socket_.local_endpoint(ec);
+  return !ec && local.data()->sa_family == AF_UNIX;
+}
+
 std::string SocketChannel::peer() const {
   boost::system::error_code ec;
   const auto remote = socket_.remote_endpoint(ec);

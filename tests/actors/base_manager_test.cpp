@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -185,6 +186,70 @@ TEST(BaseManager, AThreadsBlockingCallComesAfterItsEarlierNonBlockingOnes) {
   }
 }
 
+/// The shared-memory Pipes mapped in this process: one per open Connection pair end.
+int pipe_mappings() {
+  std::ifstream maps("/proc/self/maps");
+  int count = 0;
+  for (std::string line; std::getline(maps, line);) count += line.find("memfd:cohort-pipe") != std::string::npos;
+  return count;
+}
+
+TEST(BaseManager, BlockingCallsOverAUnixSocketMoveToSharedMemoryAndFailWhenTheServerDies) {
+  BaseManager manager({.address = Address::unix_socket(socket_path("lane")), .authkey = "k"});
+  manager.register_type<Accumulator>("acc");
+  manager.register_type<cohort::managed::Queue<int>>("tasks");
+  manager.start();
+  auto tasks = manager.get<cohort::managed::Queue<int>>("tasks");
+  const int before = pipe_mappings();
+  tasks.put(1);  // this thread's own connection opens, and moves to a Pipe
+  EXPECT_EQ(pipe_mappings(), before + 1);
+  EXPECT_EQ(tasks.get(), 1);
+  for (int i = 0; i < 1000; ++i) tasks.put(i);
+  long sum = 0;
+  for (int i = 0; i < 1000; ++i) sum += tasks.get();
+  EXPECT_EQ(sum, 999 * 1000 / 2);
+
+  // A thread waiting in a blocking get on its lane when the server dies.
+  auto waiting = std::async(std::launch::async, [tasks] { return tasks.get(); });
+  EXPECT_EQ(waiting.wait_for(50ms), std::future_status::timeout);
+  ::kill(manager.get<Accumulator>("acc").call(&Accumulator::server_pid).get(), SIGKILL);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(waiting.get(), cohort::ActorDeadError);
+  EXPECT_THROW(tasks.put(2), cohort::ActorDeadError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  manager.shutdown();
+  EXPECT_TRUE(cohort_test::zombie_children().empty());
+}
+
+TEST(BaseManager, OverTcpBlockingCallsStayOnTheSocket) {
+  BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k"});
+  manager.register_type<Accumulator>("acc");
+  manager.start();
+  auto acc = manager.get<Accumulator>("acc");
+  const int before = pipe_mappings();
+  // A blocking call of a proxy: Proxy::invoke, as the managed types' methods make it.
+  EXPECT_EQ(acc.invoke(&Accumulator::add, 2L), 2);
+  EXPECT_EQ(pipe_mappings(), before);
+}
+
+TEST(BaseManager, ClosingAClientEndsABlockingCallWaitingOnItsLane) {
+  BaseManager manager({.address = Address::unix_socket(socket_path("lane-close")), .authkey = "k"});
+  manager.register_type<cohort::managed::Queue<int>>("tasks");
+  manager.start();
+  auto client = std::make_unique<BaseManager>(cohort::BaseManagerOptions{.address = manager.address(), .authkey = "k"});
+  client->connect();
+  auto theirs = client->get<cohort::managed::Queue<int>>("tasks");
+  auto waiting = std::async(std::launch::async, [theirs] { return theirs.get(); });
+  EXPECT_EQ(waiting.wait_for(50ms), std::future_status::timeout);
+  client->shutdown();  // a client's shutdown closes its connection, from this thread
+  EXPECT_THROW(waiting.get(), cohort::ActorDeadError);
+  // The get that was cancelled took nothing; the server serves on.
+  auto tasks = manager.get<cohort::managed::Queue<int>>("tasks");
+  std::this_thread::sleep_for(100ms);  // the server sees the lane close (nothing else orders it)
+  tasks.put(3);
+  EXPECT_EQ(tasks.get(true, 1s), 3);
+}
+
 /// A raw peer that passes the handshake and then sends `frames` as they are; returns the server's
 /// answers to them until it closes the connection (or 2 s pass).
 std::vector<cohort::detail::ProcessActorReply> raw_peer(const Address& address, const std::string& key,
@@ -256,6 +321,13 @@ TEST(BaseManager, BadRequestsFailThatCallOrThatConnectionAndNobodyElses) {
   // Garbage and a length past the limit close that connection only.
   EXPECT_TRUE(raw_peer(manager.address(), "k", {"garbage that is no request"}).empty());
   EXPECT_EQ(acc.call(&Accumulator::add, 1L).get(), 4);
+
+  // A shared-memory lane is for a Unix-domain socket only: asked over TCP, the server cuts the peer off.
+  cohort::detail::ManagerRequest lane;
+  lane.id = 1;
+  lane.kind = cohort::detail::ManagerKind::shared_memory_lane;
+  EXPECT_TRUE(raw_peer(manager.address(), "k", {cohort::dumps(lane)}).empty());
+  EXPECT_EQ(acc.call(&Accumulator::add, 1L).get(), 5);
 }
 
 TEST(BaseManager, ASilentPeerIsDroppedAtTheDeadlineAndConnectionsAreCapped) {

@@ -36,6 +36,10 @@ namespace detail {
 /// Writes `bytes` into the stream of `end` as they are, without a message header: how tests forge
 /// corrupt and truncated messages.
 void write_unframed(Connection& end, std::string_view bytes);
+/// Shuts down the sockets of `end`, from any thread and without closing it: a receive or send waiting on
+/// it, here or in another thread, ends with EOFError, and the other end sees this one closed (in every
+/// process that holds a copy: it is the socket that is shut down).
+void shut_down(Connection& end) noexcept;
 /// What detail/connection_set.hpp needs of an end's rings.
 struct ConnectionAccess;
 }  // namespace detail

@@ -46,6 +46,10 @@ void write_unframed(Connection& end, std::string_view bytes) {
 }
 
 struct ConnectionAccess {
+  static void shut_down(Connection& end) noexcept {
+    for (const auto* ring : {&end.in_, &end.out_})
+      if (*ring) ::shutdown(ring->socket.get(), SHUT_RDWR);
+  }
   static const PipeRingEnd& in(const Connection& end) {
     end.check_readable("recv");
     return end.in_;
@@ -67,6 +71,8 @@ struct ConnectionAccess {
     end.write_stream(first, tail, "Connection.send");
   }
 };
+
+void shut_down(Connection& end) noexcept { ConnectionAccess::shut_down(end); }
 
 bool message_waiting(const Connection& end) { return ring_readable(ConnectionAccess::in(end)) > 0; }
 

@@ -1,7 +1,11 @@
 // A thread's own connection to a manager, for its blocking proxy calls: the calling thread writes the
-// request and reads the answer itself, as a thread of a Python client does, so a call costs the two
-// wake-ups of the round trip and no hand-over to a loop thread on the way out or back. Only the thread
-// it was opened for uses it.
+// request and reads the answer itself, as a thread of a Python client does, so a call costs no
+// hand-over to a loop thread on the way out or back. Only the thread it was opened for uses it.
+//
+// Over a Unix-domain socket (a Manager's, or a BaseManager's on this machine) the connection then moves
+// to shared memory: the server hands over a Pipe's end, and a call is a message in each direction
+// through its rings, which a waiting side sees without a system call or a wake-up while it polls. Over
+// TCP the calls stay on the socket.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +18,10 @@
 #include "cohort/address.hpp"
 #include "cohort/detail/clock.hpp"
 
+namespace cohort {
+class Connection;
+}  // namespace cohort
+
 namespace cohort::detail {
 
 class ActorMessage;
@@ -21,10 +29,10 @@ class ActorMessage;
 class DirectManagerConnection {
  public:
   /// Connects to `address` and authenticates with `authkey` on this thread, within `timeout`; throws
-  /// what ManagerConnection::async_open throws.
+  /// what ManagerConnection::async_open throws. A Unix-domain socket's connection moves to shared memory.
   static std::unique_ptr<DirectManagerConnection> open(const Address& address, const std::string& authkey,
                                                        Clock::duration timeout);
-  /// Closes this process's descriptor; the connection ends unless a forked child holds a copy.
+  /// Closes this process's descriptors; the connection ends unless a forked child holds a copy.
   ~DirectManagerConnection();
   DirectManagerConnection(const DirectManagerConnection&) = delete;
   DirectManagerConnection& operator=(const DirectManagerConnection&) = delete;
@@ -38,6 +46,10 @@ class DirectManagerConnection {
 
  private:
   DirectManagerConnection(int fd, Address address) noexcept;
+  /// Asks the server for a shared-memory lane and takes it; the socket is closed then.
+  void move_to_lane(Clock::duration timeout);
+  /// One call's round trip through the lane: the answer's bytes.
+  std::string call_through_lane(const std::string& request);
   [[noreturn]] void gone(const std::string& why);
   /// The next frame's bytes; ActorDeadError (through gone) if the connection ends first.
   std::string read_frame();
@@ -46,7 +58,8 @@ class DirectManagerConnection {
 
   static constexpr std::size_t in_capacity = 64 * 1024;
 
-  int fd_;
+  int fd_;                            // the socket; -1 once the calls go through the lane
+  std::unique_ptr<Connection> lane_;  // the shared-memory lane, once the server handed it over
   pid_t owner_;
   Address address_;
   std::uint64_t next_id_ = 0;

@@ -40,6 +40,10 @@ enum class ManagerKind : std::uint8_t {
   lookup = 2,    // is `object` served, with type `signature`? (Proxy creation)
   shutdown = 3,  // stop the server
   create = 4,    // build a new object from the factory named by `signature` (Manager's dict(), list()...)
+  // Carry this connection's calls through shared memory from now on: the server answers with a Pipe's
+  // end, sent as descriptors (SCM_RIGHTS), and no longer reads the socket. Only the first request of a
+  // client on a Unix-domain socket; what a thread's blocking calls ride on (DirectManagerConnection).
+  shared_memory_lane = 5,
 };
 
 struct ManagerRequest {

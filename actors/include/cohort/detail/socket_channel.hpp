@@ -69,6 +69,11 @@ class SocketChannel {
 
   /// Who is at the other end, for logs: "127.0.0.1:40312" or "unix socket".
   std::string peer() const;
+  /// Whether this is a Unix-domain socket, over which descriptors can cross (SCM_RIGHTS).
+  bool is_unix_socket() const;
+  /// The socket's descriptor, still the channel's: for a message with descriptors attached, written
+  /// while no send or receive of the channel's is in progress.
+  int native_handle() noexcept { return socket_.native_handle(); }
 
  private:
   [[noreturn]] void fail(const boost::system::error_code& ec, const char* what, bool mid_message);
