@@ -32,9 +32,10 @@
 
 namespace cohort::detail {
 
-std::unique_ptr<DirectManagerConnection> DirectManagerConnection::open(const Address& address,
-                                                                      const std::string& authkey,
-                                                                      Clock::duration timeout) {
+namespace {
+
+/// A socket to `address` on which the handshake is done, blocking from now on.
+int connect_and_authenticate(const Address& address, const std::string& authkey, Clock::duration timeout) {
   boost::asio::io_context loop;
   std::optional<SocketChannel> opened;
   auto handshake = [](boost::asio::io_context& on, Address where, std::string key,
@@ -47,10 +48,30 @@ std::unique_ptr<DirectManagerConnection> DirectManagerConnection::open(const Add
   loop.run();
   done->rethrow_if_failed();
   const int fd = opened->release();
-  // Blocking from now on: this thread waits in recv for its answers.
+  // This thread waits in recv for its answers.
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+}  // namespace
+
+std::unique_ptr<DirectManagerConnection> DirectManagerConnection::open(const Address& address,
+                                                                      const Address* same_machine,
+                                                                      const std::string& authkey,
+                                                                      Clock::duration timeout) {
+  int fd = -1;
+  bool unix_socket = !address.is_tcp();
+  if (same_machine) {
+    try {
+      fd = connect_and_authenticate(*same_machine, authkey, timeout);
+      unix_socket = true;
+    } catch (const ProcessError&) {
+      // Nothing listens there: the server is on another machine (or in another network namespace).
+    }
+  }
+  if (fd < 0) fd = connect_and_authenticate(address, authkey, timeout);
   std::unique_ptr<DirectManagerConnection> connection(new DirectManagerConnection(fd, address));
-  if (!address.is_tcp()) connection->move_to_lane(timeout);
+  if (unix_socket) connection->move_to_lane(timeout);
   return connection;
 }
 

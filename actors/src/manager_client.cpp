@@ -79,6 +79,21 @@ task<std::shared_ptr<ManagerConnection>> ManagerConnection::async_open(asio::io_
       new ManagerConnection(loop, std::move(address), std::move(authkey), std::move(channel)));
   asio::co_spawn(loop, write_requests(self), asio::detached);
   asio::co_spawn(loop, read_replies(self), asio::detached);
+  if (self->address_.is_tcp()) {
+    ManagerRequest request;
+    request.kind = ManagerKind::same_machine_address;
+    std::exception_ptr failed;
+    try {
+      const auto reply = co_await wait_for(self->control(std::move(request)), timeout);
+      if (auto local = loads<Address>(reply.result); !local.is_tcp()) self->same_machine_ = std::move(local);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    if (failed) {
+      self->close("the connection failed as it opened");
+      std::rethrow_exception(failed);
+    }
+  }
   co_return self;
 }
 
@@ -210,7 +225,8 @@ DirectManagerConnection* ManagerConnection::direct_for_this_thread() {
   }
   std::unique_ptr<DirectManagerConnection> direct;
   try {
-    direct = DirectManagerConnection::open(address_, authkey_, std::chrono::seconds(10));
+    direct = DirectManagerConnection::open(address_, same_machine_ ? &*same_machine_ : nullptr, authkey_,
+                                           std::chrono::seconds(10));
   } catch (...) {
     std::lock_guard lock(mutex_);
     --direct_count_;

@@ -2,6 +2,8 @@
 // dispatched to the hosted objects by name) and a writer per connection for the answers.
 #include "cohort/detail/manager_server.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
@@ -10,16 +12,16 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <vector>
 #include <set>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "cohort/codec.hpp"
 #include "cohort/connection.hpp"
 #include "cohort/detail/async_wait.hpp"
-#include "cohort/detail/fd_passing.hpp"
 #include "cohort/detail/authentication.hpp"
+#include "cohort/detail/fd_passing.hpp"
 #include "cohort/detail/process_actor_protocol.hpp"
 #include "cohort/detail/remote_failure.hpp"
 #include "cohort/detail/socket_listener.hpp"
@@ -149,13 +151,25 @@ task<void> write_answers(std::shared_ptr<Client> client) {
   }
 }
 
+/// A fresh name in the abstract namespace for the Unix-domain socket beside a TCP listener.
+Address same_machine_socket() {
+  const std::string nonce = random_bytes(8);
+  std::string name(1, '\0');
+  name += fmt::format("cohort-manager-{}-", ::getpid());
+  for (const unsigned char c : nonce) name += fmt::format("{:02x}", c);
+  return Address::unix_socket(std::move(name));
+}
+
 }  // namespace
 
 struct ManagerServer::State {
-  State(asio::io_context& loop, const Address& address) : loop(&loop), listener(loop, address) {}
+  State(asio::io_context& loop, const Address& address) : loop(&loop), listener(loop, address) {
+    if (address.is_tcp()) same_machine.emplace(loop, same_machine_socket());
+  }
 
   asio::io_context* loop;
   SocketListener listener;
+  std::optional<SocketListener> same_machine;  // beside a TCP listener
   std::string authkey;
   ManagerLimits limits;
   struct Hosted {
@@ -186,6 +200,7 @@ struct ManagerServer::State {
     if (stopping) return;
     stopping = true;
     listener.close();
+    if (same_machine) same_machine->close();
     for (const auto& client : clients) client->finish();
   }
 
@@ -207,6 +222,13 @@ struct ManagerServer::State {
     }
     if (request.kind == ManagerKind::shared_memory_lane) {
       hand_over_to_lane(*client);
+      return;
+    }
+    if (request.kind == ManagerKind::same_machine_address) {
+      ProcessActorReply reply;
+      reply.id = request.id;
+      reply.result = dumps(same_machine ? same_machine->address() : listener.address());
+      client->send(reply);
       return;
     }
     const auto found = objects.find(request.object);
@@ -330,6 +352,9 @@ struct ManagerServer::State {
     }
   }
 
+  /// Takes the connections that arrive at `from` until the server stops.
+  static task<void> accept_clients(std::shared_ptr<State> self, SocketListener& from);
+
   static task<void> serve_client(std::shared_ptr<State> self, std::shared_ptr<Client> client) {
     bool admitted = false;
     std::string refused;
@@ -439,16 +464,15 @@ const Address& ManagerServer::address() const noexcept { return state_->listener
 
 void ManagerServer::stop() noexcept { state_->stop(); }
 
-task<void> ManagerServer::serve() {
-  const auto self = state_;
+task<void> ManagerServer::State::accept_clients(std::shared_ptr<State> self, SocketListener& from) {
   while (!self->stopping) {
     std::optional<SocketChannel> accepted;
     try {
-      accepted.emplace(co_await self->listener.async_accept(self->limits.max_message));
+      accepted.emplace(co_await from.async_accept(self->limits.max_message));
     } catch (const CancelledError&) {
       break;
     } catch (const std::exception& e) {
-      log_warning(fmt::format("manager at {}: accept failed: {}", self->listener.address().to_string(), e.what()));
+      log_warning(fmt::format("manager at {}: accept failed: {}", from.address().to_string(), e.what()));
       continue;
     }
     auto client = std::make_shared<Client>(std::move(*accepted), ++self->connections_made, self->running);
@@ -456,7 +480,7 @@ task<void> ManagerServer::serve() {
       if (auto state = weak.lock()) state->release_held_by(number);
     };
     if (self->clients.size() >= self->limits.max_connections) {
-      log_warning(fmt::format("manager at {}: refused {}: {} connections already", self->listener.address().to_string(),
+      log_warning(fmt::format("manager at {}: refused {}: {} connections already", from.address().to_string(),
                               client->peer, self->clients.size()));
       client->finish();
       continue;
@@ -464,6 +488,13 @@ task<void> ManagerServer::serve() {
     self->clients.insert(client);
     asio::co_spawn(*self->loop, State::serve_client(self, client), asio::detached);
   }
+}
+
+task<void> ManagerServer::serve() {
+  const auto self = state_;
+  if (self->same_machine)
+    asio::co_spawn(*self->loop, State::accept_clients(self, *self->same_machine), asio::detached);
+  co_await State::accept_clients(self, self->listener);
   self->stop();
   // The calls parked in objects' waits end with their cancellation, which takes turns of the loop.
   const auto deadline = Clock::now() + std::chrono::seconds(5);

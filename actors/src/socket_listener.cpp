@@ -61,14 +61,14 @@ SocketListener::SocketListener(asio::io_context& loop, const Address& address, i
   const std::string& path = address.path();
   if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path)) refuse("the path is empty or longer than 107 bytes");
   struct stat status {};
-  if (::lstat(path.c_str(), &status) == 0) {
+  if (!address.is_abstract() && ::lstat(path.c_str(), &status) == 0) {
     if (!S_ISSOCK(status.st_mode)) refuse("the path exists and is not a socket");
     if (unix_socket_answers(path)) refuse("another listener is serving it");
     ::unlink(path.c_str());  // a socket file whose listener is gone
   }
   acceptor_.open(Socket::protocol_type(AF_UNIX, 0), ec);
   if (!ec) acceptor_.bind(Socket::endpoint_type(local::endpoint(path)), ec);
-  if (!ec) owns_path_ = true;
+  if (!ec) owns_path_ = !address.is_abstract();  // an abstract name has no file to remove
   if (!ec) acceptor_.listen(backlog, ec);
   if (ec) {
     close();

@@ -16,6 +16,7 @@
 #include "cohort/codec.hpp"
 #include "cohort/detail/authentication.hpp"
 #include "cohort/detail/binary_archive.hpp"
+#include "cohort/detail/direct_manager_connection.hpp"
 #include "cohort/detail/manager_protocol.hpp"
 #include "cohort/detail/process_actor_protocol.hpp"
 #include "cohort/detail/socket_channel.hpp"
@@ -221,7 +222,7 @@ TEST(BaseManager, BlockingCallsOverAUnixSocketMoveToSharedMemoryAndFailWhenTheSe
   EXPECT_TRUE(cohort_test::zombie_children().empty());
 }
 
-TEST(BaseManager, OverTcpBlockingCallsStayOnTheSocket) {
+TEST(BaseManager, OverTcpOnTheServersMachineBlockingCallsMoveToSharedMemoryToo) {
   BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k"});
   manager.register_type<Accumulator>("acc");
   manager.start();
@@ -229,7 +230,29 @@ TEST(BaseManager, OverTcpBlockingCallsStayOnTheSocket) {
   const int before = pipe_mappings();
   // A blocking call of a proxy: Proxy::invoke, as the managed types' methods make it.
   EXPECT_EQ(acc.invoke(&Accumulator::add, 2L), 2);
+  EXPECT_EQ(pipe_mappings(), before + 1) << "the thread's connection did not move to the server's Unix socket";
+  EXPECT_EQ(acc.invoke(&Accumulator::add, 3L), 5);
+  EXPECT_EQ(acc.call(&Accumulator::total).get(), 5);  // the shared connection, over TCP, sees the same
+}
+
+TEST(BaseManager, AThreadsConnectionStaysOnTcpWhereTheServersUnixSocketIsOutOfReach) {
+  BaseManager manager({.address = Address::tcp("127.0.0.1", 0), .authkey = "k"});
+  manager.register_type<Accumulator>("acc");
+  manager.start();
+  // What a client on another machine finds at the name the server gave: nothing.
+  const auto nowhere = Address::unix_socket(std::string(1, '\0') + "cohort-test-nothing-listens-here");
+  const int before = pipe_mappings();
+  auto direct = cohort::detail::DirectManagerConnection::open(manager.address(), &nowhere, "k", 2s);
   EXPECT_EQ(pipe_mappings(), before);
+  auto acc = manager.get<Accumulator>("acc");
+  auto reply = std::make_shared<cohort::detail::FutureState<long>>();
+  const auto& core = *static_cast<const cohort::ActorRef<Accumulator>&>(acc).core();
+  auto message = cohort::detail::make_ask_message<Accumulator>(core, reply, &Accumulator::add, 4L);
+  direct->call("acc", *message);
+  EXPECT_EQ(cohort::Future<long>(reply).get(), 4);
+  // And a wrong key is refused there as anywhere.
+  EXPECT_THROW(cohort::detail::DirectManagerConnection::open(manager.address(), &nowhere, "wrong", 2s),
+               cohort::AuthenticationError);
 }
 
 TEST(BaseManager, ClosingAClientEndsABlockingCallWaitingOnItsLane) {

@@ -99,6 +99,19 @@ TEST(SocketListener, TellsThePortItGotAndRefusesATakenAddress) {
   EXPECT_TRUE(std::filesystem::exists(path)) << "the refused listener removed the live one's file";
 }
 
+TEST(SocketListener, ListensOnAnAbstractNameWithoutAFile) {
+  const auto name = std::string(1, '\0') + "cohort-test-" + std::to_string(::getpid()) + "-abstract";
+  const auto address = Address::unix_socket(name);
+  EXPECT_TRUE(address.is_abstract());
+  EXPECT_FALSE(Address::unix_socket("/tmp/m.sock").is_abstract());
+  EXPECT_EQ(address.to_string(), "unix:@cohort-test-" + std::to_string(::getpid()) + "-abstract");
+  cohort::Runtime runtime(1);
+  EXPECT_EQ(runtime.run(round_trip(runtime.context(), address, {"over", "an abstract name"})),
+            (std::vector<std::string>{"over", "an abstract name"}));
+  // The name went with its listener: nothing answers there now.
+  EXPECT_THROW(runtime.run(SocketChannel::async_connect(runtime.context(), address)), cohort::ProcessError);
+}
+
 TEST(SocketListener, ReplacesTheSocketFileOfADeadListener) {
   cohort::Runtime runtime(1);
   const auto path = socket_path("stale");

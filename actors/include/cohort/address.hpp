@@ -16,6 +16,8 @@ class Address {
   /// connecting; port 0 asks a listener for any free port (address() on the started manager tells which).
   static Address tcp(std::string host, std::uint16_t port) { return Address(Kind::tcp, std::move(host), port); }
   /// A Unix-domain socket at `path` (at most 107 bytes); a listener creates it and removes it when done.
+  /// A path that begins with a NUL byte names a socket in Linux's abstract namespace: no file, gone when
+  /// its listener closes (to_string shows the NUL as '@').
   static Address unix_socket(std::string path) { return Address(Kind::unix_socket, std::move(path), 0); }
 
   /// The loopback TCP address with a port of the system's choosing.
@@ -29,10 +31,12 @@ class Address {
   std::uint16_t port() const noexcept { return port_; }
   /// Unix-domain socket: the path. Empty for TCP.
   const std::string& path() const noexcept { return is_tcp() ? empty() : where_; }
+  /// A Unix-domain socket in the abstract namespace (its path begins with a NUL byte).
+  bool is_abstract() const noexcept { return !is_tcp() && !where_.empty() && where_.front() == '\0'; }
 
   /// "tcp://127.0.0.1:5000", "tcp://[::1]:5000" or "unix:/tmp/manager.sock", for logs and errors.
   std::string to_string() const {
-    if (!is_tcp()) return "unix:" + where_;
+    if (!is_tcp()) return "unix:" + (is_abstract() ? "@" + where_.substr(1) : where_);
     const bool v6 = where_.find(':') != std::string::npos;
     return "tcp://" + (v6 ? "[" + where_ + "]" : where_) + ":" + std::to_string(port_);
   }

@@ -12,10 +12,10 @@
 
 namespace cohort::detail {
 
-/// The HMAC-SHA256 of `message` under `key`: 32 bytes.
 /// `size` random bytes from OpenSSL's generator: a fresh authkey.
 std::string random_bytes(std::size_t size);
 
+/// The HMAC-SHA256 of `message` under `key`: 32 bytes.
 std::string hmac_sha256(std::string_view key, std::string_view message);
 
 /// Sends a challenge (a fresh random nonce) and checks the peer's answer. On a wrong answer the peer is

@@ -2,10 +2,11 @@
 // request and reads the answer itself, as a thread of a Python client does, so a call costs no
 // hand-over to a loop thread on the way out or back. Only the thread it was opened for uses it.
 //
-// Over a Unix-domain socket (a Manager's, or a BaseManager's on this machine) the connection then moves
-// to shared memory: the server hands over a Pipe's end, and a call is a message in each direction
-// through its rings, which a waiting side sees without a system call or a wake-up while it polls. Over
-// TCP the calls stay on the socket.
+// Over a Unix-domain socket the connection then moves to shared memory: the server hands over a Pipe's
+// end, and a call is a message in each direction through its rings, which a waiting side sees without
+// a system call or a wake-up while it polls. A manager served over TCP listens on a Unix-domain socket
+// too, which only its own machine reaches: a client there connects to that one and gets a lane; a
+// client on another machine stays on TCP.
 #pragma once
 
 #include <sys/types.h>
@@ -28,10 +29,12 @@ class ActorMessage;
 
 class DirectManagerConnection {
  public:
-  /// Connects to `address` and authenticates with `authkey` on this thread, within `timeout`; throws
-  /// what ManagerConnection::async_open throws. A Unix-domain socket's connection moves to shared memory.
-  static std::unique_ptr<DirectManagerConnection> open(const Address& address, const std::string& authkey,
-                                                       Clock::duration timeout);
+  /// Connects to the manager at `address` and authenticates with `authkey` on this thread, within
+  /// `timeout`; throws what ManagerConnection::async_open throws. `same_machine`: the Unix-domain socket
+  /// the server named for clients on its machine (null if none), tried first. A connection over a
+  /// Unix-domain socket moves to shared memory.
+  static std::unique_ptr<DirectManagerConnection> open(const Address& address, const Address* same_machine,
+                                                       const std::string& authkey, Clock::duration timeout);
   /// Closes this process's descriptors; the connection ends unless a forked child holds a copy.
   ~DirectManagerConnection();
   DirectManagerConnection(const DirectManagerConnection&) = delete;

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <typeindex>
 
@@ -70,6 +71,9 @@ class ManagerConnection : public std::enable_shared_from_this<ManagerConnection>
   Address address_;
   std::string authkey_;
   SocketChannel channel_;
+  // Where the server takes connections from its own machine (ManagerKind::same_machine_address), if
+  // elsewhere than address_: where the threads' own connections go first.
+  std::optional<Address> same_machine_;
 
   std::mutex mutex_;  // guards what follows
   bool open_ = true;

@@ -44,6 +44,11 @@ enum class ManagerKind : std::uint8_t {
   // end, sent as descriptors (SCM_RIGHTS), and no longer reads the socket. Only the first request of a
   // client on a Unix-domain socket; what a thread's blocking calls ride on (DirectManagerConnection).
   shared_memory_lane = 5,
+  // The Unix-domain socket (abstract, so only this machine's network namespace reaches it) where a
+  // server that listens on TCP also listens, with the same authkey: a client on the server's machine
+  // opens its threads' connections there and so gets their shared-memory lanes. Answered with that
+  // Address (a server on a Unix-domain socket: its own).
+  same_machine_address = 6,
 };
 
 struct ManagerRequest {

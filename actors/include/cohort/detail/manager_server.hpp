@@ -1,5 +1,7 @@
 // A manager's server: the objects registered with it, each hosted as an actor on the server's loop (one
-// call at a time), served to every client that passes the authkey handshake. A TCP port is open to
+// call at a time), served to every client that passes the authkey handshake. A server on TCP listens
+// on an abstract Unix-domain socket as well, for its clients on the same machine (see
+// ManagerKind::same_machine_address). A TCP port is open to
 // anyone who can reach it, so every peer is held to limits: a deadline for the handshake, a cap on
 // connections, on the size of a message and on the calls one connection may have in flight.
 #pragma once

@@ -4,6 +4,8 @@
 // for a short while first and sleeps only when nothing came.
 #pragma once
 
+#include <sched.h>
+
 #include <chrono>
 
 namespace cohort::detail {
@@ -29,6 +31,24 @@ bool spin_until(Ready&& ready, std::chrono::steady_clock::duration limit = spin_
       if (ready()) return true;
       cpu_relax();
     }
+    if (std::chrono::steady_clock::now() >= deadline) return ready();
+  }
+}
+
+/// spin_until, giving the CPU to any other runnable thread between short runs of polls. For a thread
+/// whose answer must come from another process that may be waiting for a CPU while this one polls:
+/// with more busy processes than cores (a client, a manager's server and a worker on two), a plain
+/// spin holds up the very process it waits for. Where nothing else is runnable, sched_yield returns at
+/// once and the poll goes on.
+template <class Ready>
+bool spin_until_yielding(Ready&& ready, std::chrono::steady_clock::duration limit = spin_before_sleep) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    for (int i = 0; i < 16; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    ::sched_yield();
     if (std::chrono::steady_clock::now() >= deadline) return ready();
   }
 }
