@@ -19,6 +19,7 @@ namespace {
 class DefaultRuntime {
  public:
   DefaultRuntime() : owner_(::getpid()) {
+    runtime_.stop_on_signals(false);  // SIGTERM ends the program; it must not strand the proxies' calls
     std::promise<void> running;
     auto started = running.get_future();
     thread_ = std::thread([this, &running] {

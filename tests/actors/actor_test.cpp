@@ -1,6 +1,9 @@
 #include "cohort/actor.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -162,6 +165,37 @@ TEST(Actor, CallWorksFromAPlainThread) {
     EXPECT_EQ(co_await c.ask(&Counter::get), 43);
   }(result));
   EXPECT_EQ(result.load(), 42);
+}
+
+TEST(Actor, TheDefaultRuntimeLeavesSigtermToEndTheProgram) {
+  // A program that never runs a Runtime itself: its actors live on cohort's background loop, which
+  // must not take SIGTERM for itself (the program would go on, its calls to actors never answered).
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    auto c = cohort::spawn_actor<Counter>(1);  // outside any run: on the default runtime
+    const char answer = static_cast<char>(c.call(&Counter::add, 1).get(5s));
+    if (::write(ready[1], &answer, 1) != 1) ::_exit(3);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char answer = 0;
+  EXPECT_EQ(::read(ready[0], &answer, 1), 1);
+  ::close(ready[0]);
+  EXPECT_EQ(answer, 2);
+  ::kill(child, SIGTERM);
+  int status = 0;
+  pid_t reaped = 0;
+  for (int i = 0; i < 500 && (reaped = ::waitpid(child, &status, WNOHANG)) == 0; ++i) std::this_thread::sleep_for(10ms);
+  if (reaped == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    FAIL() << "the program went on after SIGTERM";
+  }
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "status " << status;
 }
 
 TEST(Actor, BoundedMailboxTellThrowsFullAndAsyncTellWaits) {

@@ -51,6 +51,12 @@ class Runtime {
   /// Cancels the main task of a run() in progress; a second call stops the loop at once. Thread-safe.
   void stop();
 
+  /// Whether run() turns SIGINT and SIGTERM into stop() (it does unless told otherwise; set before
+  /// run). A loop that serves in the background of a program (cohort's default runtime, which carries
+  /// the actors and proxies made outside any run) says false: the signals keep their own effect on the
+  /// program (SIGTERM ends it), instead of stopping a loop that other threads still wait on.
+  void stop_on_signals(bool enabled) noexcept;
+
  private:
   template <class T>
   static task<void> store_result(task<T> main, std::optional<T>& result) {

@@ -204,6 +204,7 @@ struct Runtime::Impl {
   std::mutex mutex;  // guards the fields below
   bool running = false;
   int stop_requests = 0;
+  bool stop_on_signals = true;
   std::shared_ptr<detail::TaskControl> main_control;
 };
 
@@ -225,6 +226,8 @@ void Runtime::stop() {
   else
     impl_->context.stop();
 }
+
+void Runtime::stop_on_signals(bool enabled) noexcept { impl_->stop_on_signals = enabled; }
 
 namespace {
 
@@ -269,8 +272,11 @@ void Runtime::run_erased(task<void> main) {
     impl_->main_control = control;
   }
   context.restart();
-  asio::signal_set signals(context, SIGINT, SIGTERM);
-  await_signals(signals, *this);
+  std::optional<asio::signal_set> signals;
+  if (impl_->stop_on_signals) {
+    signals.emplace(context, SIGINT, SIGTERM);
+    await_signals(*signals, *this);
+  }
   detail::start_task(control, detail::task_body(std::move(main), state), state, [&context] { context.stop(); });
 
   std::mutex error_mutex;
@@ -292,7 +298,7 @@ void Runtime::run_erased(task<void> main) {
   run_loop();
   for (auto& helper : helpers) helper.join();
 
-  signals.cancel();
+  if (signals) signals->cancel();
   {
     std::lock_guard lock(impl_->mutex);
     impl_->running = false;
