@@ -11,12 +11,11 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "cohort/codec.hpp"
 #include "cohort/connection.hpp"
@@ -112,16 +111,11 @@ bool write_all(int fd, std::string_view bytes) {
 }  // namespace
 
 void DirectManagerConnection::read_more(bool mid_frame) {
-  if (!in_) in_.reset(new char[in_capacity]);
-  if (in_begin_ > 0) {
-    std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
-    in_end_ -= in_begin_;
-    in_begin_ = 0;
-  }
+  const auto room = in_.room();
   for (;;) {
-    const auto n = ::recv(fd_, in_.get() + in_end_, in_capacity - in_end_, 0);
+    const auto n = ::recv(fd_, room.data(), room.size(), 0);
     if (n > 0) {
-      in_end_ += static_cast<std::size_t>(n);
+      in_.filled(static_cast<std::size_t>(n));
       return;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -130,21 +124,15 @@ void DirectManagerConnection::read_more(bool mid_frame) {
 }
 
 std::string DirectManagerConnection::read_frame() {
-  while (in_end_ - in_begin_ < SocketChannel::header_size) read_more(in_end_ != in_begin_);
-  std::array<unsigned char, SocketChannel::header_size> header{};
-  std::memcpy(header.data(), in_.get() + in_begin_, header.size());
-  const std::size_t length = SocketChannel::frame_length(header);
-  if (length > default_max_message) gone(fmt::format("it announced an answer of {} bytes", length));
-  in_begin_ += header.size();
-  const std::size_t have = std::min(in_end_ - in_begin_, length);
-  std::string bytes(in_.get() + in_begin_, have);
-  in_begin_ += have;
-  if (have < length) {
+  std::optional<std::size_t> length;
+  while (!(length = in_.next_length())) read_more(in_.buffered() != 0);
+  if (*length > default_max_message) gone(fmt::format("it announced an answer of {} bytes", *length));
+  std::string bytes = in_.take(*length);
+  if (const std::size_t have = bytes.size(); have < *length) {
     // A long answer: the rest is read straight into it.
-    bytes.resize(length);
-    std::size_t got = have;
-    while (got < length) {
-      const auto n = ::recv(fd_, bytes.data() + got, length - got, 0);
+    bytes.resize(*length);
+    for (std::size_t got = have; got < *length;) {
+      const auto n = ::recv(fd_, bytes.data() + got, *length - got, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) gone("it closed the connection in the middle of an answer");
       got += static_cast<std::size_t>(n);

@@ -17,6 +17,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "cohort/error.hpp"
@@ -117,24 +118,18 @@ task<void> SocketChannel::async_send_framed(std::string framed) {
 
 task<std::string> SocketChannel::async_recv(std::size_t limit) {
   if (limit == 0 || limit > max_message_) limit = max_message_;
-  while (buffered() < header_size) co_await fill();
-  std::array<unsigned char, header_size> header{};
-  std::memcpy(header.data(), in_.get() + in_begin_, header_size);
-  const std::size_t length = frame_length(header);
-  if (length > limit) {
+  std::optional<std::size_t> length;
+  while (!(length = in_.next_length())) co_await fill();
+  if (*length > limit) {
     close();  // the rest of the stream cannot be framed
     throw SerializationError(
-        fmt::format("the peer {} announced a message of {} bytes, past the limit of {}", peer(), length, limit));
+        fmt::format("the peer {} announced a message of {} bytes, past the limit of {}", peer(), *length, limit));
   }
-  in_begin_ += header_size;
-  const std::size_t have = std::min(buffered(), length);
-  std::string bytes(in_.get() + in_begin_, have);
-  in_begin_ += have;
-  if (have < length) {
-    // A message longer than what arrived with its length: the rest is read into it directly.
-    bytes.resize(length);
+  std::string bytes = in_.take(*length);
+  if (const std::size_t have = bytes.size(); have < *length) {
+    bytes.resize(*length);
     boost::system::error_code ec;
-    co_await asio::async_read(socket_, asio::buffer(bytes.data() + have, length - have),
+    co_await asio::async_read(socket_, asio::buffer(bytes.data() + have, *length - have),
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) fail(ec, "receive", true);
   }
@@ -142,18 +137,12 @@ task<std::string> SocketChannel::async_recv(std::size_t limit) {
 }
 
 task<void> SocketChannel::fill() {
-  constexpr std::size_t capacity = 64 * 1024;
-  if (!in_) in_.reset(new char[capacity]);
-  if (in_begin_ > 0) {
-    std::memmove(in_.get(), in_.get() + in_begin_, buffered());
-    in_end_ -= in_begin_;
-    in_begin_ = 0;
-  }
+  const auto room = in_.room();
   boost::system::error_code ec;
-  const std::size_t got = co_await socket_.async_read_some(asio::buffer(in_.get() + in_end_, capacity - in_end_),
+  const std::size_t got = co_await socket_.async_read_some(asio::buffer(room.data(), room.size()),
                                                            asio::redirect_error(asio::use_awaitable, ec));
-  in_end_ += got;
-  if (ec) fail(ec, "receive", buffered() > 0);
+  in_.filled(got);
+  if (ec) fail(ec, "receive", in_.buffered() > 0);
 }
 
 void SocketChannel::fail(const boost::system::error_code& ec, const char* what, bool mid_message) {
@@ -165,7 +154,7 @@ void SocketChannel::fail(const boost::system::error_code& ec, const char* what, 
 }
 
 int SocketChannel::release() {
-  if (buffered() != 0) throw ProcessError("a socket given up with what its peer sent unread");
+  if (in_.buffered() != 0) throw ProcessError("a socket given up with what its peer sent unread");
   return socket_.release();
 }
 

@@ -403,6 +403,7 @@ TEST(BaseManager, ServeForeverServesInThisThreadUntilAClientShutsItDown) {
   runtime.run([](boost::asio::io_context& loop, std::string where) -> cohort::task<void> {
     auto connection = co_await cohort::detail::ManagerConnection::async_open(loop, Address::unix_socket(where), "k", 2s);
     co_await connection->async_shutdown_server();
+    connection->close("the test is done");  // as BaseManager does: its writer waits on it until then
   }(runtime.context(), path));
   server.join();
   EXPECT_THROW(acc.call(&Accumulator::total).get(), cohort::ActorDeadError);

@@ -18,6 +18,7 @@
 
 #include "cohort/address.hpp"
 #include "cohort/detail/clock.hpp"
+#include "cohort/detail/frame_buffer.hpp"
 
 namespace cohort {
 class Connection;
@@ -59,18 +60,13 @@ class DirectManagerConnection {
   /// Reads what has arrived behind what is buffered, waiting for at least a byte.
   void read_more(bool mid_frame);
 
-  static constexpr std::size_t in_capacity = 64 * 1024;
-
   int fd_;                            // the socket; -1 once the calls go through the lane
   std::unique_ptr<Connection> lane_;  // the shared-memory lane, once the server handed it over
   pid_t owner_;
   Address address_;
   std::uint64_t next_id_ = 0;
   std::string broken_;  // why it is gone, once it is
-  // What was read and not yet taken: an answer and its length usually come in one read.
-  std::unique_ptr<char[]> in_;
-  std::size_t in_begin_ = 0;
-  std::size_t in_end_ = 0;
+  FrameBuffer in_;  // what was read from the socket and not yet taken
 };
 
 }  // namespace cohort::detail

@@ -8,7 +8,6 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -16,6 +15,7 @@
 #include <string_view>
 
 #include "cohort/address.hpp"
+#include "cohort/detail/frame_buffer.hpp"
 #include "cohort/task.hpp"
 
 namespace cohort::detail {
@@ -56,12 +56,8 @@ class SocketChannel {
   /// ProcessError if bytes that the peer sent are read already (they would be lost).
   int release();
 
-  /// The length a frame's header announces.
-  static constexpr std::size_t header_size = 4;
-  static std::size_t frame_length(const std::array<unsigned char, header_size>& header) noexcept {
-    return std::size_t{header[0]} | std::size_t{header[1]} << 8 | std::size_t{header[2]} << 16 |
-           std::size_t{header[3]} << 24;
-  }
+  /// The bytes of a frame's header: its length.
+  static constexpr std::size_t header_size = FrameBuffer::header_size;
 
   /// Ends the connection (both directions); pending operations fail. Idempotent.
   void close() noexcept;
@@ -77,16 +73,12 @@ class SocketChannel {
 
  private:
   [[noreturn]] void fail(const boost::system::error_code& ec, const char* what, bool mid_message);
-  std::size_t buffered() const noexcept { return in_end_ - in_begin_; }
   /// Reads what has arrived (at least a byte) behind what is buffered.
   task<void> fill();
 
   Socket socket_;
   std::size_t max_message_;
-  // What was read and not yet taken: a small message and its length come in one read.
-  std::unique_ptr<char[]> in_;
-  std::size_t in_begin_ = 0;
-  std::size_t in_end_ = 0;
+  FrameBuffer in_;
 };
 
 }  // namespace cohort::detail
