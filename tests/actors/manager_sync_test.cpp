@@ -21,6 +21,7 @@
 #include "cohort/process_pool_executor.hpp"
 #include "cohort/runtime.hpp"
 #include "resource_check.hpp"
+#include "sanitizers.hpp"
 
 namespace {
 
@@ -35,6 +36,7 @@ void hold_and_die(Proxy<managed::Lock> lock, Proxy<managed::Event> holding) {
 }
 
 TEST(ManagedLock, OneHolderAtATimeReleasedOnlyByItAndLetGoOfWhenItsClientDies) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // its children start threads to call the manager
   cohort::Manager manager;
   auto lock = manager.lock();
   EXPECT_FALSE(lock.locked());
@@ -115,6 +117,7 @@ void produce(Proxy<managed::Condition> ready, Proxy<managed::Value<int>> count, 
 }
 
 TEST(ManagedCondition, AWaitLetsGoOfTheLockUntilNotifiedAndTakesItBack) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // its children start threads to call the manager
   cohort::Manager manager;
   auto ready = manager.condition();
   auto count = manager.value<int>(0);
@@ -194,6 +197,7 @@ void wait_and_die(Proxy<managed::Barrier> barrier) {
 }
 
 TEST(ManagedBarrier, PartiesMeetAndATimeoutOrADeadPartyBreaksTheRound) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // its children start threads to call the manager
   cohort::Manager manager;
   auto barrier = manager.barrier(3);
   EXPECT_EQ(barrier.parties(), 3u);
@@ -237,6 +241,7 @@ void scale(Proxy<managed::Array<double>> values, double factor) {
 }
 
 TEST(ManagedArray, AFixedSequenceChangedByAChild) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // its children start threads to call the manager
   cohort::Manager manager;
   auto zeros = manager.array<int>(3);
   EXPECT_EQ(zeros.to_vector(), (std::vector<int>{0, 0, 0}));
@@ -269,6 +274,7 @@ void consume(Proxy<managed::JoinableQueue<int>> tasks, Proxy<managed::List<int>>
 }
 
 TEST(ManagedJoinableQueue, JoinWaitsUntilEveryItemPutIsDone) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // its children start threads to call the manager
   cohort::Manager manager;
   auto tasks = manager.joinable_queue<int>();
   auto done = manager.list<int>();

@@ -14,6 +14,7 @@
 #include "cohort/process.hpp"
 #include "cohort/runtime.hpp"
 #include "resource_check.hpp"
+#include "sanitizers.hpp"
 
 namespace {
 
@@ -39,6 +40,7 @@ void add_from_threads(Dict d) {
 }
 
 TEST(Manager, AChildsThreadsShareTheProxiesItGot) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // its children start threads to call the manager
   cohort::Manager manager;
   auto d = manager.dict<std::string, int>();
   cohort::Process child(&add_from_threads, d);
@@ -49,6 +51,7 @@ TEST(Manager, AChildsThreadsShareTheProxiesItGot) {
 }
 
 TEST(Manager, ADictAListAndAQueueChangedByChildProcesses) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // its children start threads to call the manager
   cohort::Manager manager;
   const std::string path = manager.address().path();
   EXPECT_TRUE(std::filesystem::exists(path));

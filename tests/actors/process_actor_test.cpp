@@ -24,6 +24,7 @@
 #include "cohort/sleep.hpp"
 #include "cohort/thread_pool_executor.hpp"
 #include "resource_check.hpp"
+#include "sanitizers.hpp"
 
 namespace {
 
@@ -78,14 +79,9 @@ class ProcessActor : public cohort_test::LeavesNothingBehind {
  protected:
   void SetUp() override {
     LeavesNothingBehind::SetUp();
-#if defined(__SANITIZE_THREAD__)
     // A process actor's worker is forked from its launcher thread, with the caller's threads running,
-    // and then starts threads of its own: GCC 12's ThreadSanitizer refuses that ("starting new threads
-    // after multi-threaded fork is not supported") and can hang in its allocator in such a child. glibc
-    // allows it; spawn and forkserver, which these tests also run under, start from one thread.
-    if (cohort::get_start_method() == cohort::StartMethod::fork)
-      GTEST_SKIP() << "ThreadSanitizer cannot follow a child forked from several threads that starts threads";
-#endif
+    // and then starts threads of its own.
+    COHORT_SKIP_THREADED_FORK_UNDER_TSAN();
   }
 };
 
