@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -194,11 +194,10 @@ TEST(BaseManager, AThreadsBlockingCallComesAfterItsEarlierNonBlockingOnes) {
 }
 
 /// The shared-memory Pipes mapped in this process: one per open Connection pair end.
-int pipe_mappings() {
-  std::ifstream maps("/proc/self/maps");
-  int count = 0;
-  for (std::string line; std::getline(maps, line);) count += line.find("memfd:cohort-pipe") != std::string::npos;
-  return count;
+long pipe_mappings() {
+  const auto mapped = cohort_test::shared_memory_mappings();
+  return std::count_if(mapped.begin(), mapped.end(),
+                       [](const std::string& line) { return line.find("memfd:cohort-pipe") != std::string::npos; });
 }
 
 TEST(BaseManager, BlockingCallsOverAUnixSocketMoveToSharedMemoryAndFailWhenTheServerDies) {
@@ -207,7 +206,7 @@ TEST(BaseManager, BlockingCallsOverAUnixSocketMoveToSharedMemoryAndFailWhenTheSe
   manager.register_type<cohort::managed::Queue<int>>("tasks");
   manager.start();
   auto tasks = manager.get<cohort::managed::Queue<int>>("tasks");
-  const int before = pipe_mappings();
+  const auto before = pipe_mappings();
   tasks.put(1);  // this thread's own connection opens, and moves to a Pipe
   EXPECT_EQ(pipe_mappings(), before + 1);
   EXPECT_EQ(tasks.get(), 1);
@@ -223,7 +222,7 @@ TEST(BaseManager, OverTcpOnTheServersMachineBlockingCallsMoveToSharedMemoryToo) 
   manager.register_type<Accumulator>("acc");
   manager.start();
   auto acc = manager.get<Accumulator>("acc");
-  const int before = pipe_mappings();
+  const auto before = pipe_mappings();
   // A blocking call of a proxy: Proxy::invoke, as the managed types' methods make it.
   EXPECT_EQ(acc.invoke(&Accumulator::add, 2L), 2);
   EXPECT_EQ(pipe_mappings(), before + 1) << "the thread's connection did not move to the server's Unix socket";
@@ -237,7 +236,7 @@ TEST(BaseManager, AThreadsConnectionStaysOnTcpWhereTheServersUnixSocketIsOutOfRe
   manager.start();
   // What a client on another machine finds at the name the server gave: nothing.
   const auto nowhere = Address::unix_socket(std::string(1, '\0') + "cohort-test-nothing-listens-here");
-  const int before = pipe_mappings();
+  const auto before = pipe_mappings();
   auto direct = cohort::detail::DirectManagerConnection::open(manager.address(), &nowhere, "k", 2s);
   EXPECT_EQ(pipe_mappings(), before);
   auto acc = manager.get<Accumulator>("acc");

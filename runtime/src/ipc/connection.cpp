@@ -155,7 +155,7 @@ std::uint64_t wait_readable(detail::PipeRingEnd& ring, std::uint64_t wanted) {
   ring.slept_last_time = false;
   // Yielding: the answer may have to come from a process that waits for this CPU (two cores, a
   // manager's client, server and worker: 12 us a queue round trip, against 36 to 90 us spinning).
-  if (detail::spin_until_yielding(enough, limit)) return readable;
+  if (detail::spin_until(enough, limit, detail::BetweenPolls::yield_cpu)) return readable;
   ring.slept_last_time = true;
   for (;;) {
     const bool closed = sleep_unless(ring, ring.control->readers_sleeping, enough, "Connection.recv");

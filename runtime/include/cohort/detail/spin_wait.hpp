@@ -21,34 +21,29 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+/// What a polling thread does between short runs of polls.
+enum class BetweenPolls {
+  keep_cpu,   // nothing: the answer comes from a thread that has a CPU of its own
+  yield_cpu,  // sched_yield: the answer may have to come from a process waiting for this CPU (more busy
+              // processes than cores, as a manager's client, server and worker on two), which a plain
+              // spin would hold up; where nothing else is runnable, the yield returns at once
+};
+
 /// Polls `ready()` until it returns true (then true) or `limit` has passed (then false).
 template <class Ready>
-bool spin_until(Ready&& ready, std::chrono::steady_clock::duration limit = spin_before_sleep) {
+bool spin_until(Ready&& ready, std::chrono::steady_clock::duration limit = spin_before_sleep,
+                BetweenPolls between = BetweenPolls::keep_cpu) {
+  const bool yielding = between == BetweenPolls::yield_cpu;
+  // The clock is read once per run of polls: cheap as it is, it costs more than the poll itself. A
+  // yielding run is shorter, so that a thread waiting for this CPU gets it soon.
+  const int run = yielding ? 16 : 64;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
-    // The clock is read once per 64 polls: cheap as it is, it costs more than the poll itself.
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < run; ++i) {
       if (ready()) return true;
       cpu_relax();
     }
-    if (std::chrono::steady_clock::now() >= deadline) return ready();
-  }
-}
-
-/// spin_until, giving the CPU to any other runnable thread between short runs of polls. For a thread
-/// whose answer must come from another process that may be waiting for a CPU while this one polls:
-/// with more busy processes than cores (a client, a manager's server and a worker on two), a plain
-/// spin holds up the very process it waits for. Where nothing else is runnable, sched_yield returns at
-/// once and the poll goes on.
-template <class Ready>
-bool spin_until_yielding(Ready&& ready, std::chrono::steady_clock::duration limit = spin_before_sleep) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    for (int i = 0; i < 16; ++i) {
-      if (ready()) return true;
-      cpu_relax();
-    }
-    ::sched_yield();
+    if (yielding) ::sched_yield();
     if (std::chrono::steady_clock::now() >= deadline) return ready();
   }
 }
