@@ -7,3 +7,6 @@ find_package(spdlog CONFIG REQUIRED)
 find_package(fmt CONFIG REQUIRED)
 # OpenSSL's libcrypto: the HMAC-SHA256 of the managers' authkey handshake and its random challenges.
 find_package(OpenSSL 3 REQUIRED COMPONENTS Crypto)
+# hiredis: the RESP formatting and parsing of RedisExecutor's and redis_worker's connections.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(hiredis REQUIRED IMPORTED_TARGET GLOBAL hiredis)

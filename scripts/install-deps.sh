@@ -4,9 +4,9 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ python3 libboost1.81-all-dev libcereal-dev libspdlog-dev libfmt-dev
-          libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl)
+          libssl-dev libhiredis-dev redis-server libgtest-dev libgmock-dev libbenchmark-dev curl)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libcaf-dev python3-pykka python3-aiohttp wrk)
+  packages+=(libcaf-dev python3-pykka python3-aiohttp wrk python3-celery python3-redis python3-distributed redis-tools)
 fi
 
 missing=()

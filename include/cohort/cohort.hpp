@@ -30,6 +30,7 @@
 #include "cohort/map_result.hpp"
 #include "cohort/pool.hpp"
 #include "cohort/process_pool_executor.hpp"
+#include "cohort/redis_executor.hpp"
 #include "cohort/run_in_executor.hpp"
 #include "cohort/thread_pool_executor.hpp"
 #include "cohort/wait.hpp"

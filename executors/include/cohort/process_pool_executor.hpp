@@ -86,10 +86,11 @@ void write_elements(BinaryWriter& archive, It first, std::size_t count) {
 /// Cuts `inputs` into chunks of `chunksize` and calls submit(call, count) for each, `call` (a
 /// std::string&, which submit may move from) being chunk_fn(function, chunk) encoded for a worker, with
 /// `chunk` a std::vector<Input> of the chunk's `count` inputs; a large call whose buffer was taken is
-/// encoded in one of `core`'s spare buffers. A sized random-access range of Input is encoded straight
-/// from its elements; other ranges are gathered into one reused vector per chunk first.
-template <class Input, class ChunkFn, class Fn, class Range, class Submit>
-void for_each_chunk_call(ProcessPoolCore& core, ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Range&& inputs,
+/// encoded in one of `core`'s spare buffers (a pool core, or any with spare_call_buffer). A sized
+/// random-access range of Input is encoded straight from its elements; other ranges are gathered into
+/// one reused vector per chunk first.
+template <class Input, class Core, class ChunkFn, class Fn, class Range, class Submit>
+void for_each_chunk_call(Core& core, ChunkFn chunk_fn, const RemoteFunction<Fn>& function, Range&& inputs,
                          std::size_t chunksize, Submit submit) {
   std::string call;
   const auto submit_chunk = [&](auto first, std::size_t count) {

@@ -77,7 +77,7 @@ bool ProcessPoolCore::State::worker_ended(std::size_t index, int exitcode) {
     // The worker ran its tasks in order and replied after each: the first without a reply was running.
     auto running = worker.in_flight.front();
     worker.in_flight.pop_front();
-    running.job->fail(std::make_exception_ptr(ProcessError(fmt::format("pool worker {} while running this task", what))));
+    running.job->lose(std::make_exception_ptr(ProcessError(fmt::format("pool worker {} while running this task", what))));
     for (auto it = worker.in_flight.rbegin(); it != worker.in_flight.rend(); ++it) pending.push_front(it->job);
     worker.in_flight.clear();
     log_warning(fmt::format("process pool: worker {}; starting another", what));

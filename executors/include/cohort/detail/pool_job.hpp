@@ -34,6 +34,9 @@ class PoolJob {
   /// The worker returned `result` (a codec frame; empty for void).
   virtual void succeed(std::string_view result) noexcept = 0;
   virtual void fail(std::exception_ptr error) noexcept = 0;
+  /// The worker process died while it ran the job (`error` says how): a failure, unless the job can go
+  /// elsewhere (a Redis worker's task is retried).
+  virtual void lose(std::exception_ptr error) noexcept { fail(std::move(error)); }
   /// Ends the job as cancelled: not started yet, or abandoned by a terminated pool.
   virtual void cancel() noexcept = 0;
 
