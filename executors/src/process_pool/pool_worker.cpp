@@ -139,6 +139,14 @@ void run_pool_worker(Connection& channel, const PoolWorkerOptions& options) {
 
 void pool_worker_main(Connection& channel, const PoolWorkerOptions& options) { run_pool_worker(channel, options); }
 
+std::exception_ptr exception_of(const RemoteFailure& failure) {
+  try {
+    rethrow_failure(failure);
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
 PoolReplyView view_reply(std::string_view message) {
   const auto payload = open_frame(message, type_hash<PoolReply>, type_name<PoolReply>());
   PoolReplyView view;

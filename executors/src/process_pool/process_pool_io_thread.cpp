@@ -29,14 +29,6 @@ constexpr auto busy_check_period = 10ms;
 /// A batch stops growing here (a single larger task still goes alone).
 constexpr std::size_t max_batch_bytes = 64 * 1024;
 
-std::exception_ptr exception_of(const RemoteFailure& failure) {
-  try {
-    rethrow_failure(failure);
-  } catch (...) {
-    return std::current_exception();
-  }
-}
-
 void append_u64(std::string& out, std::uint64_t value) { out.append(reinterpret_cast<const char*>(&value), sizeof value); }
 
 }  // namespace

@@ -43,14 +43,6 @@ namespace {
 /// Results taken per BLMPOP.
 constexpr int results_per_pop = 1024;
 
-std::exception_ptr exception_of(const RemoteFailure& failure) {
-  try {
-    rethrow_failure(failure);
-  } catch (...) {
-    return std::current_exception();
-  }
-}
-
 }  // namespace
 
 struct RedisExecutorCore::State : std::enable_shared_from_this<State> {

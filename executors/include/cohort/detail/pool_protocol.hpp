@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,9 @@ struct PoolReplyView {
 /// Decodes a message written by send(PoolReply) without copying the result out of it (a map's chunk of
 /// results may be megabytes). SerializationError when it is not such a message.
 PoolReplyView view_reply(std::string_view message);
+
+/// The exception a failed reply stands for, to complete a job's future with (rethrow_failure's, caught).
+std::exception_ptr exception_of(const RemoteFailure& failure);
 
 /// Tasks for one worker; an empty batch asks it to exit.
 using PoolTaskBatch = std::vector<PoolTask>;
