@@ -56,6 +56,28 @@ struct Worker {
   cohort::Process process;
 };
 
+/// The futures' errors, in order; "" for one that succeeded.
+std::vector<std::string> outcomes(std::vector<cohort::Future<int>>& futures) {
+  std::vector<std::string> errors;
+  for (auto& future : futures) {
+    try {
+      future.get(30s);
+      errors.emplace_back();
+    } catch (const std::exception& error) {
+      errors.emplace_back(error.what());
+    }
+  }
+  return errors;
+}
+
+void wait_for_stream_length(const cohort_test::RedisServer& redis, const std::string& queue, int length) {
+  const auto key = "cohort:{" + queue + "}:tasks";
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (redis.cli("XLEN " + key) != std::to_string(length) + "\n" && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(redis.cli("XLEN " + key), std::to_string(length) + "\n");
+}
+
 class RedisExecutorTest : public testing::Test {
  protected:
   cohort_test::RedisServer redis;
@@ -183,10 +205,7 @@ TEST_F(RedisExecutorTest, GarbageInTheStreamIsDroppedAndTheWorkerServesOn) {
   redis.cli("XADD cohort:{garbage}:tasks '*' other field");
   EXPECT_EQ(executor.submit(square, 9).get(20s), 81);
   executor.shutdown();
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (redis.cli("XLEN cohort:{garbage}:tasks") != "0\n" && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(redis.cli("XLEN cohort:{garbage}:tasks"), "0\n");
+  wait_for_stream_length(redis, "garbage", 0);
 }
 
 TEST_F(RedisExecutorTest, ShutdownLeavesOnlyTheQueueBehind) {
@@ -208,6 +227,47 @@ TEST_F(RedisExecutorTest, ShutdownCancellingFuturesRemovesTheTasksNoWorkerTook) 
   executor.shutdown(true, true);  // no worker: nothing to wait for once they are cancelled
   for (auto& future : futures) EXPECT_TRUE(future.cancelled());
   EXPECT_EQ(redis.cli("XLEN cohort:{cancelled}:tasks"), "0\n");
+}
+
+TEST(RedisRestart, WithPersistenceTheTasksInFlightCompleteOnceRedisIsBack) {
+  cohort_test::RedisServer redis(cohort_test::RedisServer::Persistence::append_only);
+  // A worker whose read Redis recorded but never answered finds that task idle after claim_after.
+  Worker worker(redis.url(), "durable", 2, 1000);
+  cohort::RedisExecutor executor({.url = redis.url(), .queue = "durable", .connect_timeout = 10s});
+  std::vector<cohort::Future<int>> futures;
+  for (int i = 0; i < 20; ++i) futures.push_back(executor.submit(pid_after, 50));
+  std::this_thread::sleep_for(150ms);  // some done, some running, some waiting in the stream
+  redis.restart();
+  for (int i = 0; i < 20; ++i) futures.push_back(executor.submit(pid_after, 1));  // while it reconnects
+  for (const auto& error : outcomes(futures)) EXPECT_EQ(error, "");
+  EXPECT_EQ(executor.submit(square, 3).get(20s), 9);
+}
+
+TEST(RedisRestart, WithoutPersistenceTheFuturesOfTheLostTasksFailSayingSoAndWorkGoesOn) {
+  cohort_test::RedisServer redis;
+  Worker worker(redis.url(), "forgetful", 1);
+  cohort::RedisExecutor executor({.url = redis.url(), .queue = "forgetful", .connect_timeout = 10s});
+  std::vector<cohort::Future<int>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(executor.submit(pid_after, 300));  // one runs, three wait
+  std::this_thread::sleep_for(100ms);
+  redis.restart();
+  for (const auto& error : outcomes(futures)) EXPECT_NE(error.find("lost this task"), std::string::npos) << error;
+  EXPECT_EQ(executor.submit(square, 5).get(20s), 25) << "client and worker reconnected";
+}
+
+TEST(RedisRestart, ARedisThatStaysAwayFailsThePendingFuturesWithinTheConnectTimeout) {
+  cohort_test::RedisServer redis;
+  const auto address = "127.0.0.1:" + std::to_string(redis.port());
+  cohort::RedisExecutor executor({.url = redis.url(), .queue = "gone", .connect_timeout = 500ms});
+  std::vector<cohort::Future<int>> futures;
+  for (int i = 0; i < 3; ++i) futures.push_back(executor.submit(square, i));
+  wait_for_stream_length(redis, "gone", 3);
+  redis.stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  for (const auto& error : outcomes(futures)) EXPECT_NE(error.find(address), std::string::npos) << error;
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 3s);
+  auto late = executor.submit(square, 1);  // tries again, and fails the same way
+  EXPECT_THROW(late.get(10s), cohort::Error);
 }
 
 }  // namespace

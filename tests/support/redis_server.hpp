@@ -1,5 +1,7 @@
 // A redis-server of a test's own: on a free loopback port, in a temporary directory, stopped (and the
-// directory removed) when the object goes, whether the test passed or not.
+// directory removed) when the object goes, whether the test passed or not. Without persistence unless
+// asked; with it, every write is in the append-only file before Redis answers, so a restart keeps all
+// that any client was told.
 #pragma once
 
 #include <arpa/inet.h>
@@ -25,7 +27,12 @@ namespace cohort_test {
 
 class RedisServer {
  public:
-  RedisServer() : directory_(make_directory()), port_(free_port()) { start(); }
+  enum class Persistence { none, append_only };
+
+  explicit RedisServer(Persistence persistence = Persistence::none)
+      : directory_(make_directory()), port_(free_port()), persistence_(persistence) {
+    start();
+  }
   ~RedisServer() {
     stop();
     std::error_code ignored;
@@ -49,9 +56,16 @@ class RedisServer {
     return output;
   }
 
-  void stop() {
+  /// Kills the server (a crash: it saves nothing on the way out) and starts it again on the same port and
+  /// directory.
+  void restart() {
+    stop(SIGKILL);
+    start();
+  }
+
+  void stop(int signal = SIGTERM) {
     if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
+    ::kill(pid_, signal);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     int status = 0;
     while (::waitpid(pid_, &status, WNOHANG) == 0) {
@@ -88,9 +102,10 @@ class RedisServer {
   }
 
   void start() {
+    const bool append_only = persistence_ == Persistence::append_only;
     std::vector<std::string> arguments{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                       "--dir", directory_, "--save", "", "--appendonly", "no",
-                                       "--logfile", directory_ + "/redis.log"};
+                                       "--dir", directory_, "--save", "", "--appendonly", append_only ? "yes" : "no",
+                                       "--appendfsync", "always", "--logfile", directory_ + "/redis.log"};
     std::vector<char*> argv;
     for (auto& argument : arguments) argv.push_back(argument.data());
     argv.push_back(nullptr);
@@ -105,6 +120,7 @@ class RedisServer {
 
   std::string directory_;
   int port_;
+  Persistence persistence_;
   pid_t pid_ = -1;
 };
 

@@ -260,7 +260,9 @@ void RedisConnection::write_more() {
   writing_.clear();
   writing_.swap(outgoing_);
   asio::async_write(socket_->socket, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                    [weak = weak_from_this()](const boost::system::error_code& ec, std::size_t) {
+                      const auto self = weak.lock();
+                      if (!self) return;
                       if (ec) return self->fail(fmt::format("writing to Redis at {} failed: {}", self->address_.to_string(), ec.message()));
                       self->write_more();
                     });
@@ -268,8 +270,9 @@ void RedisConnection::write_more() {
 
 void RedisConnection::start_reading() {
   socket_->socket.async_read_some(
-      asio::buffer(socket_->buffer), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t size) {
-        if (self->lost_) return;
+      asio::buffer(socket_->buffer), [weak = weak_from_this()](const boost::system::error_code& ec, std::size_t size) {
+        const auto self = weak.lock();
+        if (!self || self->lost_) return;
         if (ec) {
           return self->fail(ec == asio::error::eof
                                 ? fmt::format("Redis at {} closed the connection", self->address_.to_string())

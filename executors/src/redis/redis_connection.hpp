@@ -78,6 +78,9 @@ long long reply_integer(const redisReply& reply, long long fallback = 0) noexcep
 /// The elements of an array reply (none for others, and for a nil array).
 std::span<redisReply* const> reply_elements(const redisReply& reply) noexcept;
 
+/// One connection to Redis on an Asio loop. Its pending reads and writes do not keep it alive: the
+/// socket closes when the last owner lets go (so a setup step that throws leaves no connection open);
+/// commands still waiting then get no answer, so owners close() first when anything waits.
 class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
  public:
   using Callback = std::function<void(RedisReply)>;

@@ -1,6 +1,6 @@
 // RedisExecutorCore: a client of a Redis queue. Its I/O thread runs one event loop with two connections:
-// one for commands (the tasks' XADDs, pipelined, and scripts), one that waits on the client's results
-// list (BLMPOP), so that neither holds up the other. When Redis goes away, the loop reconnects with
+// one for commands (the tasks' XADDs, pipelined, scripts, trims), one that waits on the client's results
+// stream (XREAD BLOCK), so that neither holds up the other. When Redis goes away, the loop reconnects with
 // backoff for up to connect_timeout; then it asks Redis, atomically, which of its tasks survived (a
 // server restarted without persistence has none) and fails the futures of the lost ones, resends what it
 // never saw arrive, and carries on.
@@ -40,8 +40,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Results taken per BLMPOP.
-constexpr int results_per_pop = 1024;
+/// Results taken per XREAD.
+constexpr int results_per_read = 1024;
+
+/// The stream id just after `id` ("ms-seq"): XTRIM MINID of it removes `id` and all before.
+std::string next_stream_id(std::string_view id) {
+  const auto dash = id.find('-');
+  if (dash == std::string_view::npos) return std::string(id);
+  return fmt::format("{}-{}", id.substr(0, dash), std::stoull(std::string(id.substr(dash + 1))) + 1);
+}
 
 }  // namespace
 
@@ -63,7 +70,8 @@ struct RedisExecutorCore::State : std::enable_shared_from_this<State> {
   void lost(const std::string& why);
   void flush();
   void send_task(std::uint64_t id);
-  void pop_results();
+  void read_results();
+  void read_up_to(std::string_view id);
   void take_reply(std::string_view bytes);
   void complete(std::uint64_t id, const std::function<void(PoolJob&)>& finish);
   void fail_all(const std::string& why);
@@ -100,6 +108,7 @@ struct RedisExecutorCore::State : std::enable_shared_from_this<State> {
   std::uint64_t next_id = 0;
   std::shared_ptr<RedisConnection> commands;
   std::shared_ptr<RedisConnection> results;
+  std::string last_read = "0-0";  // the id of the last reply read from the results stream
   std::string resync_sha;
   std::string cancel_sha;
   enum class Link { connected, reconnecting, down } link = Link::down;
@@ -125,7 +134,7 @@ void RedisExecutorCore::State::start() {
     if (error) connected.set_exception(error);
     else {
       link = Link::connected;
-      pop_results();
+      read_results();
       connected.set_value();
     }
   });
@@ -230,23 +239,37 @@ void RedisExecutorCore::State::send_task(std::uint64_t id) {
                  });
 }
 
-void RedisExecutorCore::State::pop_results() {
+void RedisExecutorCore::State::read_results() {
   if (link != Link::connected) return;
-  results->send({"BLMPOP", "0", "1", results_key, "LEFT", "COUNT", std::to_string(results_per_pop)},
+  results->send({"XREAD", "COUNT", std::to_string(results_per_read), "BLOCK", "0", "STREAMS", results_key, last_read},
                 [this, self = shared_from_this()](RedisReply reply) {
                   if (reply.is_lost()) return;
                   if (reply.is_error()) {
                     log_error(fmt::format("RedisExecutor: reading results from Redis at {} failed: {}",
                                           address.to_string(), reply_text(*reply)));
-                    results->close("BLMPOP failed");
+                    results->close("XREAD failed");
                     return;
                   }
-                  // [key, [reply, ...]]
-                  const auto parts = reply_elements(*reply);
-                  if (parts.size() == 2)
-                    for (const auto* element : reply_elements(*parts[1])) take_reply(reply_text(*element));
-                  pop_results();
+                  // [[key, [[id, [field, reply]], ...]]]
+                  const auto streams = reply_elements(*reply);
+                  if (streams.size() == 1 && reply_elements(*streams[0]).size() == 2) {
+                    std::string_view last;
+                    for (const auto* entry : reply_elements(*reply_elements(*streams[0])[1])) {
+                      const auto parts = reply_elements(*entry);
+                      if (parts.size() != 2 || reply_elements(*parts[1]).size() != 2) continue;
+                      take_reply(reply_text(*reply_elements(*parts[1])[1]));
+                      last = reply_text(*parts[0]);
+                    }
+                    if (!last.empty()) read_up_to(last);
+                  }
+                  read_results();
                 });
+}
+
+void RedisExecutorCore::State::read_up_to(std::string_view id) {
+  last_read = std::string(id);
+  // What is read goes; if the trim is lost with the connection, the next one takes it too.
+  commands->send({"XTRIM", results_key, "MINID", next_stream_id(id)}, [](RedisReply) {});
 }
 
 void RedisExecutorCore::State::take_reply(std::string_view bytes) {
@@ -303,7 +326,7 @@ task<void> RedisExecutorCore::State::reconnect(std::string why) {
       }
       co_await resync();
       if (link != Link::connected) continue;  // lost again during the resync
-      pop_results();
+      read_results();
       auto waiting = std::move(held);
       held.clear();
       {
@@ -329,7 +352,7 @@ task<void> RedisExecutorCore::State::resync() {
   // Tasks whose XADD was answered are looked for in the stream; the others are sent again (a second
   // copy that did arrive gives a second answer, which is dropped).
   std::vector<std::uint64_t> ids;
-  std::vector<std::string> command{"EVALSHA", resync_sha, "2", tasks_key, results_key};
+  std::vector<std::string> command{"EVALSHA", resync_sha, "2", tasks_key, results_key, last_read};
   for (auto& [id, item] : in_flight) {
     if (item.entry.empty()) continue;
     ids.push_back(id);
@@ -337,8 +360,9 @@ task<void> RedisExecutorCore::State::resync() {
   }
   const auto reply = co_await commands->call(std::move(command));
   const auto parts = reply_elements(reply.check());
-  if (parts.size() != 2) throw Error("RedisExecutor: the resync script answered in an unknown shape");
+  if (parts.size() != 3) throw Error("RedisExecutor: the resync script answered in an unknown shape");
   for (const auto* element : reply_elements(*parts[0])) take_reply(reply_text(*element));
+  if (reply_text(*parts[2]) != last_read) read_up_to(reply_text(*parts[2]));
   std::size_t lost_count = 0;
   for (const auto* index : reply_elements(*parts[1])) {
     const auto at = reply_integer(*index);
@@ -417,7 +441,7 @@ void RedisExecutorCore::join() {
     std::unique_lock lock(state.mutex);
     state.all_done.wait(lock, [&] { return state.outstanding == 0; });
   }
-  // Every task answered: this client's results list goes (a late second answer may bring it back for
+  // Every task answered: this client's results stream goes (a late second answer may bring it back for
   // result_ttl), and the loop ends.
   asio::post(state.loop, [self = state_] {
     self->stopping = true;

@@ -3,10 +3,11 @@
 // Queue "q" is the stream `cohort:{q}:tasks`, read by the consumer group `workers` (at-least-once: an
 // entry stays pending under the worker that read it until that worker acknowledges it). A task entry has
 // one field, `task`: a RedisTask. A worker runs its call in a local process pool and then, in one Lua
-// script, acknowledges and deletes the entry and pushes the reply (a PoolReply, as the local pools
-// send) onto the submitting client's own list `cohort:{q}:results:<client>`, which expires `result_ttl`
-// after its last push. The first acknowledgement wins: a task run twice (its worker was thought dead)
-// answers once.
+// script, acknowledges and deletes the entry and adds the reply (a PoolReply, as the local pools send)
+// to the submitting client's own stream `cohort:{q}:results:<client>`, field `reply`, which expires
+// `result_ttl` after its last reply. The first acknowledgement wins: a task run twice (its worker was
+// thought dead) answers once. The client reads its stream with XREAD, which takes nothing away, and
+// trims what it has read afterwards: a reply whose read Redis answered into a crash is read again.
 //
 // A worker keeps the entries it holds fresh (XCLAIM JUSTID, which resets their idle time without
 // counting a delivery); an entry idle for `claim_after` belonged to a worker that died, and another worker
@@ -39,10 +40,10 @@ inline std::string results_key(std::string_view queue, std::string_view client) 
 
 /// A task entry's `task` field.
 struct RedisTask {
-  std::string client;             // whose results list gets the reply
+  std::string client;             // whose results stream gets the reply
   std::uint64_t id = 0;           // the client's id for the task (the reply's id)
   std::uint32_t max_retries = 0;  // claims after a worker's death before the task fails
-  std::uint32_t result_ttl = 0;   // seconds the results list lives after the reply is pushed
+  std::uint32_t result_ttl = 0;   // seconds the results stream lives after the reply is added
   std::string build;              // program_build() of the client: calls by address need the same build
   std::string call;               // the CallFrame, as cereal encodes it
 
@@ -64,14 +65,14 @@ const std::string& program_build();
 std::string process_identity(std::string_view role);
 
 /// KEYS: tasks, results, claims. ARGV: group, entry id, reply (empty: none), ttl in seconds.
-/// Acknowledges the entry and, if this was its first acknowledgement, pushes the reply. Returns 1 if
-/// it did, 0 if another worker answered first.
+/// Acknowledges the entry and, if this was its first acknowledgement, adds the reply. Returns 1 if it
+/// did, 0 if another worker answered first.
 inline constexpr std::string_view ack_script = R"lua(
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 if ARGV[3] ~= '' then
-  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('XADD', KEYS[2], '*', 'reply', ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
 return 1
@@ -123,17 +124,22 @@ end
 return cancelled
 )lua";
 
-/// KEYS: tasks, results. ARGV: entry ids. After a reconnection: takes every reply waiting in the list
-/// and tells which of the entries are gone from the stream (Redis lost them), atomically, so that a
-/// task answered meanwhile is not taken for lost. Returns {replies, 1-based indexes of lost entries}.
+/// KEYS: tasks, results. ARGV: the last reply read, entry ids. After a reconnection: takes the replies
+/// after the last one read and tells which of the entries are gone from the stream (Redis lost them),
+/// atomically, so that a task answered meanwhile is not taken for lost. Returns {replies, 1-based
+/// indexes of lost entries, the id of the last reply taken (the one given if none)}.
 inline constexpr std::string_view resync_script = R"lua(
-local replies = redis.call('LRANGE', KEYS[2], 0, -1)
-redis.call('DEL', KEYS[2])
-local lost = {}
-for i = 1, #ARGV do
-  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then lost[#lost + 1] = i end
+local replies = {}
+local last = ARGV[1]
+for i, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+')) do
+  replies[i] = entry[2][2]
+  last = entry[1]
 end
-return {replies, lost}
+local lost = {}
+for i = 2, #ARGV do
+  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then lost[#lost + 1] = i - 1 end
+end
+return {replies, lost, last}
 )lua";
 
 }  // namespace cohort::detail::redis
