@@ -5,7 +5,11 @@ the Redis-backed task executor's benchmark.
 
 Cluster: LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
 dashboard_address=None), so scheduler and workers listen on loopback ports the system picks and no
-dashboard is served; otherwise distributed's defaults (nannies, workers started with 'spawn').
+dashboard is served; otherwise distributed's defaults (nannies, workers started with 'spawn',
+work stealing on, and the scheduler-side queuing of root tasks that 2022.11 made the default:
+distributed.scheduler.worker-saturation=1.1, so the scheduler hands a worker about one task per
+thread at a time and every task costs a scheduler-worker round trip; with worker-saturation=inf,
+the pre-2022.11 behaviour, the same workload runs several times faster).
 
 Submission is what the Dask documentation recommends for many tasks, one client.map call:
   futures = client.map(square, range(N), pure=False)
@@ -13,7 +17,7 @@ Submission is what the Dask documentation recommends for many tasks, one client.
 (pure=False: every repetition submits new tasks instead of finding the previous repetition's keys).
 
 Timed region: the client.map call + client.gather of all N results, on an already-started cluster
-that has run the warm-up.  Value: tasks/s (N / elapsed), median of 5 repetitions after 1 warm-up;
+that has run the warm-up.  Value: tasks/s (N / elapsed), median of 3 repetitions after 1 warm-up;
 each repetition's futures are released before the next.  The client and the cluster are closed at
 the end, even on failure; an alarm ends a run that takes longer than 300 s.
 
@@ -28,7 +32,7 @@ import time
 
 from distributed import Client, LocalCluster
 
-REPS = 5    # timed repetitions; the reported value is their median
+REPS = 3    # timed repetitions; the reported value is their median
 WARMUP = 1  # untimed repetitions run first
 N = 10_000
 TIMEOUT = 300  # s for the whole run, cluster start-up included
