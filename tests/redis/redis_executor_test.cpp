@@ -229,6 +229,30 @@ TEST_F(RedisExecutorTest, ShutdownCancellingFuturesRemovesTheTasksNoWorkerTook) 
   EXPECT_EQ(redis.cli("XLEN cohort:{cancelled}:tasks"), "0\n");
 }
 
+std::string consume(std::string text, std::vector<int> numbers) { return text + std::to_string(numbers.size()); }
+
+TEST_F(RedisExecutorTest, EveryUserSpellingOfACallWorks) {
+  Worker worker(redis.url(), "spellings", 2);
+  const cohort::RedisExecutor& named = cohort::RedisExecutor({.url = redis.url(), .queue = "spellings"});
+  EXPECT_EQ(named.queue(), "spellings") << "queue() on a const executor (a temporary bound to a const&)";
+  cohort::RedisExecutor executor({.url = redis.url(), .queue = "spellings"});
+  // Arguments by value, moved in from temporaries; a generic lambda; a capture-less lambda in map.
+  EXPECT_EQ(executor.submit(consume, "n=", std::vector<int>{1, 2, 3}).get(20s), "n=3");
+  EXPECT_EQ(executor.submit([](auto text, auto n) { return text + "!" + std::to_string(n); }, std::string("a"), 1).get(20s),
+            "a!1");
+  std::vector<std::string> words{"x", "yy", "zzz"};
+  std::vector<std::size_t> sizes;
+  for (auto size : executor.map([](const std::string& word) { return word.size(); }, words)) sizes.push_back(size);
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 2, 3}));
+  // From a plain thread and from a coroutine at the same time, on one executor.
+  int from_thread = 0;
+  std::thread thread([&] { from_thread = executor.submit(square, 11).get(20s); });
+  const int from_coroutine = cohort::run([&]() -> cohort::task<int> { co_return co_await executor.submit(square, 12).async_get(); }());
+  thread.join();
+  EXPECT_EQ(from_thread, 121);
+  EXPECT_EQ(from_coroutine, 144);
+}
+
 TEST(RedisRestart, WithPersistenceTheTasksInFlightCompleteOnceRedisIsBack) {
   cohort_test::RedisServer redis(cohort_test::RedisServer::Persistence::append_only);
   // A worker whose read Redis recorded but never answered finds that task idle after claim_after.
