@@ -56,12 +56,17 @@ std::string encode_remote_call(const F& fn, const Args&... args) {
   return encode_frame(make_converted_call(fn, args...));
 }
 
-/// Queues `task` in `core`; if the pool refuses it, the task is dropped and the error thrown.
-/// `waited`: the caller waits for it at once (ProcessPoolCore::submit_waited).
-template <class R, class Hooks>
-Future<R> submit_remote(ProcessPoolCore& core, std::shared_ptr<RemoteTask<R, Hooks>> task, bool waited = false) {
+/// Queues `task` in `core` (a process pool's or a Redis executor's); if the core refuses it, the task is
+/// dropped and the error thrown. `waited`: the caller waits for it at once, which a core with
+/// submit_waited (ProcessPoolCore) turns into an earlier start.
+template <class Core, class R, class Hooks>
+Future<R> submit_remote(Core& core, std::shared_ptr<RemoteTask<R, Hooks>> task, bool waited = false) {
   try {
-    waited ? core.submit_waited(*task) : core.submit(*task);
+    if constexpr (requires { core.submit_waited(*task); }) {
+      waited ? core.submit_waited(*task) : core.submit(*task);
+    } else {
+      core.submit(*task);
+    }
   } catch (...) {
     task->cancel();
     throw;
@@ -124,6 +129,26 @@ void for_each_chunk_call(Core& core, ChunkFn chunk_fn, const RemoteFunction<Fn>&
   }
 }
 
+/// Executor::map for an executor whose work goes to workers through `core`: fn on every element of
+/// `inputs`, `chunksize` elements per task, all queued at once; the results come lazily and in input order.
+template <class Core, class F, class Range>
+auto map_remote(Core& core, F&& fn, Range&& inputs, MapOptions options) {
+  using Fn = std::decay_t<F>;
+  check_poolable<Fn>();
+  using Input = std::ranges::range_value_t<Range>;
+  using R = call_result_t<F, Input>;
+  static_assert(!std::is_void_v<R>, "map: fn must return a value; use submit() for void work");
+  std::optional<Clock::time_point> deadline;
+  if (options.timeout) deadline = Clock::now() + *options.timeout;
+  using Chunk = std::vector<R>;
+  std::vector<Future<Chunk>> chunks;
+  for_each_chunk_call<Input>(core, &map_chunk<Fn, Input>, RemoteFunction<Fn>{Fn(fn)}, std::forward<Range>(inputs),
+                             std::max<std::size_t>(options.chunksize, 1), [&](std::string& call, std::size_t) {
+                               chunks.push_back(submit_remote(core, RemoteTask<Chunk>::make(std::move(call))));
+                             });
+  return MapResult<R>(std::move(chunks), deadline);
+}
+
 }  // namespace detail
 
 class ProcessPoolExecutor {
@@ -149,21 +174,7 @@ class ProcessPoolExecutor {
   /// in input order, each chunk's as soon as it is done. All the work is scheduled at once, as in Python.
   template <class F, std::ranges::input_range Range>
   auto map(F&& fn, Range&& inputs, MapOptions options = {}) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
-    using Input = std::ranges::range_value_t<Range>;
-    using R = detail::call_result_t<F, Input>;
-    static_assert(!std::is_void_v<R>, "ProcessPoolExecutor::map: fn must return a value; use submit() for void work");
-    std::optional<detail::Clock::time_point> deadline;
-    if (options.timeout) deadline = detail::Clock::now() + *options.timeout;
-    using Chunk = std::vector<R>;
-    std::vector<Future<Chunk>> chunks;
-    detail::for_each_chunk_call<Input>(core_, &detail::map_chunk<Fn, Input>, detail::RemoteFunction<Fn>{Fn(fn)},
-                                       std::forward<Range>(inputs), std::max<std::size_t>(options.chunksize, 1),
-                                       [&](std::string& call, std::size_t) {
-                                         chunks.push_back(detail::submit_remote(core_, detail::RemoteTask<Chunk>::make(std::move(call))));
-                                       });
-    return MapResult<R>(std::move(chunks), deadline);
+    return detail::map_remote(core_, std::forward<F>(fn), std::forward<Range>(inputs), options);
   }
 
   /// Stops accepting work. `wait`: block until queued work has run and the workers exited.

@@ -20,7 +20,6 @@
 #include <string>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "cohort/detail/redis_executor_core.hpp"
 #include "cohort/future.hpp"
@@ -74,42 +73,14 @@ class RedisExecutor {
   template <class F, class... Args>
   Future<detail::call_result_t<F, Args...>> submit(F&& fn, const Args&... args) {
     using R = detail::call_result_t<F, Args...>;
-    auto task = detail::RemoteTask<R>::make(detail::encode_remote_call(std::decay_t<F>(fn), args...));
-    try {
-      core_.submit(*task);
-    } catch (...) {
-      task->cancel();
-      throw;
-    }
-    return Future<R>(std::shared_ptr<detail::FutureState<R>>(std::move(task)));
+    return detail::submit_remote(core_, detail::RemoteTask<R>::make(detail::encode_remote_call(std::decay_t<F>(fn), args...)));
   }
 
   /// Calls fn on every element of `inputs`, `chunksize` elements per task; the results come lazily and
   /// in input order. All the work is queued at once, as in Python.
   template <class F, std::ranges::input_range Range>
   auto map(F&& fn, Range&& inputs, MapOptions options = {}) {
-    using Fn = std::decay_t<F>;
-    detail::check_poolable<Fn>();
-    using Input = std::ranges::range_value_t<Range>;
-    using R = detail::call_result_t<F, Input>;
-    static_assert(!std::is_void_v<R>, "RedisExecutor::map: fn must return a value; use submit() for void work");
-    std::optional<detail::Clock::time_point> deadline;
-    if (options.timeout) deadline = detail::Clock::now() + *options.timeout;
-    using Chunk = std::vector<R>;
-    std::vector<Future<Chunk>> chunks;
-    detail::for_each_chunk_call<Input>(core_, &detail::map_chunk<Fn, Input>, detail::RemoteFunction<Fn>{Fn(fn)},
-                                       std::forward<Range>(inputs), std::max<std::size_t>(options.chunksize, 1),
-                                       [&](std::string& call, std::size_t) {
-                                         auto task = detail::RemoteTask<Chunk>::make(std::move(call));
-                                         try {
-                                           core_.submit(*task);
-                                         } catch (...) {
-                                           task->cancel();
-                                           throw;
-                                         }
-                                         chunks.emplace_back(std::shared_ptr<detail::FutureState<Chunk>>(std::move(task)));
-                                       });
-    return MapResult<R>(std::move(chunks), deadline);
+    return detail::map_remote(core_, std::forward<F>(fn), std::forward<Range>(inputs), options);
   }
 
   /// Stops accepting work. `wait`: block until every submitted task has its result. `cancel_futures`:
