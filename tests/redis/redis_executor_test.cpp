@@ -13,6 +13,7 @@
 
 #include "redis_server.hpp"
 #include "resource_check.hpp"
+#include "sanitizers.hpp"
 
 using namespace std::chrono_literals;
 
@@ -34,6 +35,20 @@ int kill_own_process(int) {
   ::raise(SIGKILL);
   return 0;
 }
+
+/// An argument that a worker cannot read back: its task fails, the worker does not.
+struct Unreadable {
+  template <class Archive>
+  void save(Archive& archive) const {
+    archive(1);
+  }
+  template <class Archive>
+  void load(Archive&) {
+    throw std::runtime_error("this argument cannot be read");
+  }
+};
+
+int take_unreadable(Unreadable) { return 1; }
 
 void serve(std::string url, std::string queue, int processes, int claim_after_ms) {
   cohort::redis_worker({.url = url,
@@ -152,6 +167,7 @@ TEST_F(RedisExecutorTest, TwoWorkersShareAQueue) {
 }
 
 TEST_F(RedisExecutorTest, ATaskWhoseWorkerIsKilledIsClaimedByAnotherAndCompletesOnce) {
+  COHORT_SKIP_THREADED_FORK_UNDER_TSAN();  // the workers are forked while the executor's thread runs
   cohort::RedisExecutor executor({.url = redis.url(), .queue = "claimed"});
   std::vector<cohort::Future<int>> futures;
   {
@@ -206,6 +222,21 @@ TEST_F(RedisExecutorTest, GarbageInTheStreamIsDroppedAndTheWorkerServesOn) {
   EXPECT_EQ(executor.submit(square, 9).get(20s), 81);
   executor.shutdown();
   wait_for_stream_length(redis, "garbage", 0);
+}
+
+TEST_F(RedisExecutorTest, ATaskThatCannotBeReadFailsAloneAndTheWorkerServesOn) {
+  Worker worker(redis.url(), "unreadable");
+  cohort::RedisExecutor executor({.url = redis.url(), .queue = "unreadable"});
+  auto bad = executor.submit(take_unreadable, Unreadable{});
+  try {
+    bad.get(20s);
+    ADD_FAILURE() << "a task whose argument cannot be read returned";
+  } catch (const std::exception& error) {
+    EXPECT_NE(std::string(error.what()).find("this argument cannot be read"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(executor.submit(square, 7).get(20s), 49);
+  executor.shutdown();
+  wait_for_stream_length(redis, "unreadable", 0);
 }
 
 TEST_F(RedisExecutorTest, ShutdownLeavesOnlyTheQueueBehind) {
