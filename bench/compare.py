@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Prints the same-run comparison of cohort with its peers, as a Markdown table.
 
-Usage: compare.py cohort.json python.jsonl [cohort_drivers.jsonl]
+Usage: compare.py cohort.json python.jsonl [cohort_drivers.jsonl [redis.jsonl]]
 cohort.json is Google Benchmark's --benchmark_out (JSON); python.jsonl holds the anchors' JSON lines;
 cohort_drivers.jsonl holds the lines of cohort's standalone drivers (same format as the anchors, names
-prefixed "cohort_").
+prefixed "cohort_"); redis.jsonl holds bench/redis_bench.sh's lines, cohort's and its peers'.
 Every ratio is a speedup: how many times faster cohort is than the peer (> 1: cohort is faster), so
 only numbers from the same run are ever divided by each other.
 """
@@ -26,6 +26,7 @@ ACTOR_VS_CAF_MIN = 1.0
 PROCESS_ACTOR_VS_MANAGER_MIN = 50.0
 MANAGER_VS_PYTHON_MIN = 20.0
 HTTP_VS_AIOHTTP_MIN = 10.0
+REDIS_VS_PEERS_MIN = 20.0
 IDLE_ACTOR_MAX_BYTES = 1024
 
 
@@ -87,6 +88,7 @@ def main():
     context, cpp = load_cohort(sys.argv[1])
     py = load_python(sys.argv[2])
     drivers = load_python(sys.argv[3]) if len(sys.argv) > 3 else {}
+    redis = load_python(sys.argv[4]) if len(sys.argv) > 4 else {}
     rows = []
 
     # Every value below is a (median, spread) pair; the spread is None where it is not known.
@@ -245,6 +247,22 @@ def main():
         "aiohttp + ProcessPoolExecutor", py_value("http_cached_p99"), False)
     add("HTTP service: loop lag p99 while CPU-heavy requests run in the pool", driver_value("http_lag_under_cpu"),
         "ms", "aiohttp + ProcessPoolExecutor", py_value("http_lag_under_cpu"), False)
+
+    # The Redis workloads (bench/redis_bench.sh): cohort and its peers on one redis-server.
+    def redis_value(name):
+        return record_value(redis.get(name))
+
+    for peer, name in (("Celery, Redis broker and backend", "redis_celery_tiny"), ("Dask distributed, LocalCluster", "dask_tiny")):
+        add("Redis: 10,000 tiny tasks submitted, every result taken, 2 worker processes",
+            redis_value("cohort_redis_tiny_tasks"), "tasks/s", peer, redis_value(name), True,
+            f">= {REDIS_VS_PEERS_MIN:.0f}x", at_least(REDIS_VS_PEERS_MIN))
+    add("Redis: one task's round trip, submit(fn, x).get()", redis_value("cohort_redis_task_rtt"), "us",
+        "redis-benchmark PING, 1 client (the broker's round trip)", redis_value("redis_benchmark_ping_rtt"), False)
+    add("Redis: PING round trip on the executor's Asio connection", redis_value("cohort_redis_ping_rtt_asio"), "us",
+        "hiredis' blocking API", redis_value("cohort_redis_ping_rtt_hiredis_sync"), False)
+    add("Redis: 10,000 pipelined XADDs on the executor's Asio connection",
+        redis_value("cohort_redis_xadd_pipelined_asio"), "ops/s", "hiredis' blocking API",
+        redis_value("cohort_redis_xadd_pipelined_hiredis_sync"), True)
 
     million = drivers.get("cohort_million_futures")
     if million:

@@ -17,7 +17,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_
 # Two jobs at most: the machine this runs on has two cores and is shared.
 cmake --build "$build" -j2 --target cohort_benchmarks cohort_process_bench cohort_pool_bench queue_throughput \
   value_lock_incr actor_bench manager_bench caf_actor_bench savina_bench caf_savina_bench \
-  http_ceiling_server example_http_service_program
+  http_ceiling_server example_http_service_program redis_bench
 mkdir -p "$out"
 
 echo "== cohort and its C++ peers" >&2
@@ -65,6 +65,10 @@ echo "== Python anchors" >&2
   "$here/http_bench.sh" aiohttp
 } | tee "$out/python.jsonl"
 
+echo "== Redis: cohort, redis-benchmark, Celery and Dask on one redis-server" >&2
+"$here/redis_bench.sh" "$build" | tee "$out/redis.jsonl"
+
 echo >&2
-"$python" "$here/compare.py" "$out/cohort.json" "$out/python.jsonl" "$out/cohort_drivers.jsonl" | tee "$out/table.md"
+"$python" "$here/compare.py" "$out/cohort.json" "$out/python.jsonl" "$out/cohort_drivers.jsonl" "$out/redis.jsonl" |
+  tee "$out/table.md"
 echo "results: $out" >&2
