@@ -20,6 +20,7 @@ examples=(
   "run_in_executor_ticker|run_in_executor keeps a ticking coroutine responsive while blocking work runs"
   "gather_wait_for|gather collects results in argument order; wait_for cancels what runs too long"
   "futures_basics|Future and Promise across threads: values, exceptions, callbacks, wait()"
+  "redis_primes|scale-out on Redis: a prime count by three worker programs, one killed halfway, every range counted once"
 )
 for entry in "${examples[@]}"; do
   name=${entry%%|*}
