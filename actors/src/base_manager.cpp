@@ -15,6 +15,7 @@
 #include "cohort/detail/authentication.hpp"
 #include "cohort/detail/process_actor.hpp"
 #include "cohort/detail/remote_failure.hpp"
+#include "cohort/detail/socket_listener.hpp"
 #include "cohort/error.hpp"
 #include "cohort/future.hpp"
 #include "cohort/log.hpp"
@@ -174,6 +175,8 @@ void BaseManager::shutdown() {
       server_->join();
     }
     server_.reset();
+    // A server that was killed could not remove its socket file; the process that started it does.
+    detail::remove_stale_socket_file(address_);
   }
 }
 

@@ -103,4 +103,17 @@ void SocketListener::close() noexcept {
   }
 }
 
+bool remove_stale_socket_file(const Address& address) noexcept {
+  if (address.is_tcp() || address.is_abstract()) return false;
+  struct stat status {};
+  const std::string& path = address.path();
+  if (::lstat(path.c_str(), &status) != 0 || !S_ISSOCK(status.st_mode)) return false;
+  try {
+    if (unix_socket_answers(path)) return false;
+  } catch (...) {
+    return false;  // no probe (out of memory): keep the file, as for a live listener
+  }
+  return ::unlink(path.c_str()) == 0;
+}
+
 }  // namespace cohort::detail

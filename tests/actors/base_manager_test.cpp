@@ -168,6 +168,8 @@ void expect_blocking_calls_fail_when_the_server_dies(BaseManager& manager) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   manager.shutdown();
   EXPECT_TRUE(cohort_test::zombie_children().empty());
+  if (!manager.address().is_tcp())
+    EXPECT_FALSE(std::filesystem::exists(manager.address().path())) << "the killed server's socket file is left";
 }
 
 TEST(BaseManager, BlockingCallsOnAThreadsOwnConnectionFailToo) {

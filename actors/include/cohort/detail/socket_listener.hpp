@@ -40,4 +40,9 @@ class SocketListener {
   bool owns_path_ = false;
 };
 
+/// Removes the file of a Unix-domain `address` when no listener answers on it: the file a server that
+/// was killed (so never closed its listener) leaves behind. Nothing for TCP, an abstract name, or a path
+/// that is not a socket. Whether a file was removed.
+bool remove_stale_socket_file(const Address& address) noexcept;
+
 }  // namespace cohort::detail
