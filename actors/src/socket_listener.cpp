@@ -111,7 +111,7 @@ bool remove_stale_socket_file(const Address& address) noexcept {
   try {
     if (unix_socket_answers(path)) return false;
   } catch (...) {
-    return false;  // no probe (out of memory): keep the file, as for a live listener
+    return false;  // no probe (no memory or file descriptor left): keep the file, as for a live listener
   }
   return ::unlink(path.c_str()) == 0;
 }
